@@ -1,0 +1,502 @@
+//! The embedded in-memory Datastore.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{AckHandle, Datastore, Error, LockLease, ReceivedJob, RecordKind, Result};
+use crate::model::{
+    GitHubHost, Job, JobId, ResourceType, Runner, RunnerId, RunnerStatus, Scope, Target,
+    TargetId, TargetStatus,
+};
+
+/// Visibility timeout used by [`MemoryDatastore::new`].
+pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A Datastore kept in process memory: the embedded default.
+///
+/// **Not durable**: everything is lost when the process exits, and two processes never
+/// share it. Use it for development, tests and single-process setups where losing queued
+/// jobs on restart is acceptable; GitHub does not redeliver webhooks by itself, so jobs
+/// queued at a crash need a rescue or a manual re-run.
+///
+/// Clones share one state. Every operation is supported. Enqueueing a job whose id is
+/// already queued fails with [`Error::AlreadyExists`], and a stale acknowledgement
+/// handle fails with [`Error::Conflict`]. [`MemoryDatastore::receive_jobs`] wakes as soon
+/// as a job is enqueued or a retried job becomes visible, without polling.
+#[derive(Clone, Default)]
+pub struct MemoryDatastore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    state: Mutex<State>,
+    job_available: Notify,
+    visibility_timeout: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    targets: HashMap<TargetId, Target>,
+    jobs: BTreeMap<u64, QueuedJob>,
+    job_positions: HashMap<JobId, u64>,
+    next_position: u64,
+    next_receipt: u64,
+    runners: HashMap<RunnerId, Runner>,
+    locks: HashMap<String, HeldLock>,
+}
+
+struct QueuedJob {
+    job: Job,
+    visible_at: Instant,
+    receipt: Option<u64>,
+    receive_count: u32,
+}
+
+struct HeldLock {
+    lease: LockLease,
+    expires: Instant,
+}
+
+/// Builder for [`MemoryDatastore`] options.
+#[derive(Debug, Clone)]
+pub struct MemoryDatastoreBuilder {
+    visibility_timeout: Duration,
+}
+
+impl MemoryDatastoreBuilder {
+    /// Sets how long a received job stays invisible before it can be received again
+    /// (default 300 seconds).
+    pub fn with_visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.visibility_timeout = timeout;
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> MemoryDatastore {
+        MemoryDatastore {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                job_available: Notify::new(),
+                visibility_timeout: self.visibility_timeout,
+            }),
+        }
+    }
+}
+
+impl MemoryDatastore {
+    /// Creates an empty store with the default visibility timeout.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Returns a builder for options.
+    pub fn builder() -> MemoryDatastoreBuilder {
+        MemoryDatastoreBuilder {
+            visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock was held cannot leave the maps half-updated in a way that
+        // matters more than losing the whole store, so keep serving.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl fmt::Debug for MemoryDatastore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("MemoryDatastore")
+            .field("targets", &state.targets.len())
+            .field("jobs", &state.jobs.len())
+            .field("runners", &state.runners.len())
+            .field("visibility_timeout", &self.inner.visibility_timeout)
+            .finish()
+    }
+}
+
+impl fmt::Display for MemoryDatastore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MemoryDatastore")
+    }
+}
+
+impl State {
+    fn target_mut(&mut self, id: TargetId) -> Result<&mut Target> {
+        self.targets
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found(RecordKind::Target, id))
+    }
+
+    fn live_target_with_scope(&self, host: &GitHubHost, scope: &Scope) -> Option<&Target> {
+        self.targets.values().find(|target| {
+            target.status != TargetStatus::Deleted && target.host == *host && target.scope == *scope
+        })
+    }
+
+    /// Finds the queued job an acknowledgement handle refers to, checking that the handle
+    /// comes from the latest receive.
+    fn acked_position(&self, ack: &AckHandle) -> Result<u64> {
+        let job_id = ack.job_id();
+        let not_found = || Error::not_found(RecordKind::Job, job_id);
+        let (position, receipt) = ack.token().split_once(':').ok_or_else(not_found)?;
+        let position: u64 = position.parse().map_err(|_| not_found())?;
+        let receipt: u64 = receipt.parse().map_err(|_| not_found())?;
+        let queued = self.jobs.get(&position).ok_or_else(not_found)?;
+        if queued.job.id != job_id {
+            return Err(not_found());
+        }
+        if queued.receipt != Some(receipt) {
+            return Err(Error::conflict(
+                RecordKind::Job,
+                job_id,
+                "the acknowledgement handle is from an earlier receive; the job was received again or returned for retry",
+            ));
+        }
+        Ok(position)
+    }
+
+    fn take_visible_jobs(&mut self, max: usize, now: Instant, visibility: Duration) -> Vec<ReceivedJob> {
+        let mut received = Vec::new();
+        for (position, queued) in self.jobs.iter_mut() {
+            if received.len() == max {
+                break;
+            }
+            if queued.visible_at > now {
+                continue;
+            }
+            self.next_receipt += 1;
+            queued.receipt = Some(self.next_receipt);
+            queued.visible_at = instant_after(now, visibility);
+            let mut job = queued.job.clone();
+            job.attempt = job.attempt.saturating_add(queued.receive_count);
+            queued.receive_count += 1;
+            received.push(ReceivedJob {
+                job,
+                ack: AckHandle::new(queued.job.id, format!("{position}:{}", self.next_receipt)),
+            });
+        }
+        received
+    }
+
+    fn next_visible_at(&self) -> Option<Instant> {
+        self.jobs.values().map(|queued| queued.visible_at).min()
+    }
+
+    fn live_lock(&mut self, name: &str, now: Instant) -> Option<&HeldLock> {
+        if self.locks.get(name).is_some_and(|held| held.expires <= now) {
+            self.locks.remove(name);
+        }
+        self.locks.get(name)
+    }
+}
+
+/// Returns `now + duration`, saturating at about a century for durations that would
+/// overflow `Instant`.
+fn instant_after(now: Instant, duration: Duration) -> Instant {
+    now.checked_add(duration)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+fn sorted_by_creation<T>(mut items: Vec<T>, created_at: impl Fn(&T) -> DateTime<Utc>) -> Vec<T> {
+    items.sort_by_key(|item| created_at(item));
+    items
+}
+
+#[async_trait]
+impl Datastore for MemoryDatastore {
+    async fn create_target(&self, target: &Target) -> Result<()> {
+        let mut state = self.state();
+        if state.targets.contains_key(&target.id) {
+            return Err(Error::already_exists(RecordKind::Target, target.id));
+        }
+        if target.status != TargetStatus::Deleted {
+            if let Some(existing) = state.live_target_with_scope(&target.host, &target.scope) {
+                return Err(Error::already_exists(
+                    RecordKind::Target,
+                    format!("{} (scope {} on {})", existing.id, target.scope, target.host),
+                ));
+            }
+        }
+        state.targets.insert(target.id, target.clone());
+        Ok(())
+    }
+
+    async fn get_target(&self, id: TargetId) -> Result<Target> {
+        self.state()
+            .targets
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(RecordKind::Target, id))
+    }
+
+    async fn get_target_by_scope(&self, host: &GitHubHost, scope: &Scope) -> Result<Target> {
+        self.state()
+            .live_target_with_scope(host, scope)
+            .cloned()
+            .ok_or_else(|| Error::not_found(RecordKind::Target, format!("{scope} on {host}")))
+    }
+
+    async fn list_targets(&self) -> Result<Vec<Target>> {
+        let targets = self.state().targets.values().cloned().collect();
+        Ok(sorted_by_creation(targets, |target| target.created_at))
+    }
+
+    async fn delete_target(&self, id: TargetId) -> Result<()> {
+        let mut state = self.state();
+        let target = state.target_mut(id)?;
+        if target.status != TargetStatus::Deleted {
+            target.status = TargetStatus::Deleted;
+            target.updated_at = Utc::now();
+        }
+        Ok(())
+    }
+
+    async fn update_target_status(
+        &self,
+        id: TargetId,
+        status: TargetStatus,
+        description: Option<&str>,
+    ) -> Result<()> {
+        let mut state = self.state();
+        let current = state.target_mut(id)?.clone();
+        if current.status == TargetStatus::Deleted && status != TargetStatus::Deleted {
+            if let Some(other) = state.live_target_with_scope(&current.host, &current.scope) {
+                return Err(Error::conflict(
+                    RecordKind::Target,
+                    id,
+                    format!(
+                        "target {} already serves scope {} on {}; delete it before restoring this one",
+                        other.id, current.scope, current.host
+                    ),
+                ));
+            }
+        }
+        let target = state.target_mut(id)?;
+        target.status = status;
+        target.status_description = description.map(str::to_owned);
+        target.updated_at = Utc::now();
+        Ok(())
+    }
+
+    async fn update_target_resource_type(
+        &self,
+        id: TargetId,
+        resource_type: ResourceType,
+    ) -> Result<()> {
+        let mut state = self.state();
+        let target = state.target_mut(id)?;
+        target.resource_type = resource_type;
+        target.updated_at = Utc::now();
+        Ok(())
+    }
+
+    async fn enqueue_job(&self, job: &Job) -> Result<()> {
+        {
+            let mut state = self.state();
+            if state.job_positions.contains_key(&job.id) {
+                return Err(Error::already_exists(RecordKind::Job, job.id));
+            }
+            let position = state.next_position;
+            state.next_position += 1;
+            state.job_positions.insert(job.id, position);
+            state.jobs.insert(
+                position,
+                QueuedJob {
+                    job: job.clone(),
+                    visible_at: Instant::now(),
+                    receipt: None,
+                    receive_count: 0,
+                },
+            );
+        }
+        self.inner.job_available.notify_waiters();
+        Ok(())
+    }
+
+    async fn receive_jobs(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedJob>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let deadline = instant_after(Instant::now(), wait);
+        loop {
+            // Register for the wake-up before looking, so an enqueue between the look and the
+            // wait is not missed.
+            let notified = self.inner.job_available.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let now = Instant::now();
+            let next_visible = {
+                let mut state = self.state();
+                let received = state.take_visible_jobs(max, now, self.inner.visibility_timeout);
+                if !received.is_empty() {
+                    return Ok(received);
+                }
+                state.next_visible_at()
+            };
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            let wake_at = next_visible.map_or(deadline, |at| at.min(deadline));
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(wake_at) => {}
+            }
+        }
+    }
+
+    async fn list_jobs(&self) -> Result<Vec<Job>> {
+        Ok(self
+            .state()
+            .jobs
+            .values()
+            .map(|queued| queued.job.clone())
+            .collect())
+    }
+
+    async fn delete_job(&self, ack: &AckHandle) -> Result<()> {
+        let mut state = self.state();
+        let position = state.acked_position(ack)?;
+        state.jobs.remove(&position);
+        state.job_positions.remove(&ack.job_id());
+        Ok(())
+    }
+
+    async fn retry_job(&self, ack: &AckHandle, delay: Duration) -> Result<()> {
+        {
+            let mut state = self.state();
+            let position = state.acked_position(ack)?;
+            if let Some(queued) = state.jobs.get_mut(&position) {
+                queued.receipt = None;
+                queued.visible_at = instant_after(Instant::now(), delay);
+            }
+        }
+        // A waiting receiver recomputes its wake-up time from the new visibility.
+        self.inner.job_available.notify_waiters();
+        Ok(())
+    }
+
+    async fn create_runner(&self, runner: &Runner) -> Result<()> {
+        let mut state = self.state();
+        if state.runners.contains_key(&runner.id) {
+            return Err(Error::already_exists(RecordKind::Runner, runner.id));
+        }
+        state.runners.insert(runner.id, runner.clone());
+        Ok(())
+    }
+
+    async fn get_runner(&self, id: RunnerId) -> Result<Runner> {
+        self.state()
+            .runners
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(RecordKind::Runner, id))
+    }
+
+    async fn list_runners(&self) -> Result<Vec<Runner>> {
+        let runners = self
+            .state()
+            .runners
+            .values()
+            .filter(|runner| runner.status != RunnerStatus::Deleted)
+            .cloned()
+            .collect();
+        Ok(sorted_by_creation(runners, |runner| runner.created_at))
+    }
+
+    async fn list_runners_by_target(&self, target_id: TargetId) -> Result<Vec<Runner>> {
+        let runners = self
+            .state()
+            .runners
+            .values()
+            .filter(|runner| runner.status != RunnerStatus::Deleted && runner.target_id == target_id)
+            .cloned()
+            .collect();
+        Ok(sorted_by_creation(runners, |runner| runner.created_at))
+    }
+
+    async fn delete_runner(
+        &self,
+        id: RunnerId,
+        reason: &str,
+        deleted_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut state = self.state();
+        let runner = state
+            .runners
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found(RecordKind::Runner, id))?;
+        if runner.status != RunnerStatus::Deleted {
+            runner.status = RunnerStatus::Deleted;
+            runner.deletion_reason = Some(reason.to_owned());
+            runner.deleted_at = Some(deleted_at);
+        }
+        Ok(())
+    }
+
+    async fn acquire_lock(&self, name: &str, owner: &str, lease: Duration) -> Result<LockLease> {
+        let now = Instant::now();
+        let mut state = self.state();
+        if let Some(held) = state.live_lock(name, now) {
+            if held.lease.owner != owner {
+                return Err(Error::conflict(
+                    RecordKind::Lock,
+                    name,
+                    format!("held by {} until {}", held.lease.owner, held.lease.expires_at),
+                ));
+            }
+        }
+        let expires_at = Utc::now()
+            + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let lease_record = LockLease {
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            expires_at,
+        };
+        state.locks.insert(
+            name.to_owned(),
+            HeldLock {
+                lease: lease_record.clone(),
+                expires: instant_after(now, lease),
+            },
+        );
+        Ok(lease_record)
+    }
+
+    async fn lock_holder(&self, name: &str) -> Result<Option<LockLease>> {
+        let now = Instant::now();
+        Ok(self
+            .state()
+            .live_lock(name, now)
+            .map(|held| held.lease.clone()))
+    }
+
+    async fn release_lock(&self, name: &str, owner: &str) -> Result<()> {
+        let now = Instant::now();
+        let mut state = self.state();
+        match state.live_lock(name, now) {
+            None => Ok(()),
+            Some(held) if held.lease.owner == owner => {
+                state.locks.remove(name);
+                Ok(())
+            }
+            Some(held) => Err(Error::conflict(
+                RecordKind::Lock,
+                name,
+                format!("held by {}, not by {owner}", held.lease.owner),
+            )),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Dispatcher settings.
+
+use std::time::Duration;
+
+use crate::setup_script::{RunnerSource, DEFAULT_WORK_FOLDER};
+
+use super::runner_name::validate_runner_name_prefix;
+
+/// How often and how fast a job is retried after a retryable failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Dispatch attempts per job, the first one included; after the last failure the job
+    /// is dropped with its reason. At least 1.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; each later delay doubles it.
+    pub base_delay: Duration,
+    /// Upper bound of any delay.
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// Returns the delay before the attempt that follows the failed `attempt` (0-based):
+    /// `base_delay * 2^attempt`, capped at `max_delay`.
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let factor = 2u32.checked_pow(attempt).unwrap_or(u32::MAX);
+        self.base_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+}
+
+impl Default for RetryPolicy {
+    /// 5 attempts, 5 seconds doubling up to 5 minutes.
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Settings of a [`Dispatcher`](super::Dispatcher).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DispatcherConfig {
+    /// Start of every runner name (see [`runner_name`](super::runner_name)).
+    pub runner_name_prefix: String,
+    /// Runner group the runners join; `None` for the default group.
+    pub runner_group: Option<String>,
+    /// Where the setup script gets the Actions runner from.
+    pub runner_source: RunnerSource,
+    /// Work folder of the runners.
+    pub work_folder: String,
+    /// User that runs the runner; `None` for the user that runs the setup script.
+    pub run_as: Option<String>,
+    /// Shell commands run before each job.
+    pub job_started_hook: Option<String>,
+    /// Shell commands run after each job.
+    pub job_completed_hook: Option<String>,
+    /// Jobs processed at the same time by the loop. At least 1.
+    pub max_concurrency: usize,
+    /// Longest time one receive call waits for a job before the loop calls again.
+    pub receive_wait: Duration,
+    /// Retry behaviour for retryable failures.
+    pub retry: RetryPolicy,
+}
+
+impl Default for DispatcherConfig {
+    /// Runner names `myshoes-…`, the default group, a download of the pinned runner
+    /// version, 8 jobs at a time, 20-second receive waits and [`RetryPolicy::default`].
+    fn default() -> Self {
+        Self {
+            runner_name_prefix: "myshoes".to_owned(),
+            runner_group: None,
+            runner_source: RunnerSource::default(),
+            work_folder: DEFAULT_WORK_FOLDER.to_owned(),
+            run_as: None,
+            job_started_hook: None,
+            job_completed_hook: None,
+            max_concurrency: 8,
+            receive_wait: Duration::from_secs(20),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Error returned for invalid dispatcher settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid dispatcher configuration: {0}")]
+pub struct ConfigError(String);
+
+impl DispatcherConfig {
+    /// Checks the settings and returns the first problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_runner_name_prefix(&self.runner_name_prefix).map_err(ConfigError)?;
+        if self.max_concurrency == 0 {
+            return Err(ConfigError("max_concurrency must be at least 1".to_owned()));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(ConfigError("retry.max_attempts must be at least 1".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_and_caps() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(60),
+        };
+        assert_eq!(policy.delay_after(0), Duration::from_secs(5));
+        assert_eq!(policy.delay_after(1), Duration::from_secs(10));
+        assert_eq!(policy.delay_after(3), Duration::from_secs(40));
+        assert_eq!(policy.delay_after(4), Duration::from_secs(60));
+        assert_eq!(policy.delay_after(200), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn config_validation_names_problem() {
+        assert!(DispatcherConfig::default().validate().is_ok());
+        let mut config = DispatcherConfig::default();
+        config.max_concurrency = 0;
+        assert!(config.validate().unwrap_err().to_string().contains("max_concurrency"));
+        let mut config = DispatcherConfig::default();
+        config.runner_name_prefix = "bad prefix".into();
+        assert!(config.validate().unwrap_err().to_string().contains("prefix"));
+    }
+}

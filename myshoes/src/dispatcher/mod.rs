@@ -1,0 +1,388 @@
+//! Turns queued jobs into runner instances.
+//!
+//! [`Dispatcher::process`] handles one received job: it finds the job's target, chooses a
+//! runner profile, derives the runner name, gets a credential, builds the setup script,
+//! starts an instance on the Stadium, records the runner and removes the job from the
+//! queue. Retryable failures return the job to the queue with a growing delay, up to
+//! [`RetryPolicy::max_attempts`]; permanent failures drop it with the reason logged.
+//! [`Dispatcher::run_until`] runs that for every job the Datastore hands out, several at a
+//! time, and waits on the Datastore instead of polling on a timer.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use myshoes::credentials::StaticRegistrationToken;
+//! use myshoes::datastore::{Datastore, MemoryDatastore};
+//! use myshoes::dispatcher::{Dispatcher, DispatcherConfig, Outcome};
+//! use myshoes::model::{GitHubHost, Job, JobId, ResourceType, Target};
+//! use myshoes::profile::{LabelMatchMode, Profiles, RunnerProfile};
+//! use myshoes::secret::Secret;
+//! use myshoes::stadium::MemoryStadium;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let datastore = Arc::new(MemoryDatastore::new());
+//! let stadium = Arc::new(MemoryStadium::new());
+//! let target = Target::new("octo-org".parse()?, GitHubHost::github_com(), ResourceType::Small);
+//! datastore.create_target(&target).await?;
+//!
+//! let profiles = Profiles::new(vec![RunnerProfile::new("linux", ["linux"])], LabelMatchMode::Subset)?;
+//! let dispatcher = Dispatcher::new(
+//!     datastore.clone(),
+//!     stadium.clone(),
+//!     Arc::new(StaticRegistrationToken::new(Secret::new("registration-token"))),
+//!     profiles,
+//!     DispatcherConfig::default(),
+//! )?;
+//!
+//! // A job as the webhook receiver enqueues it.
+//! let host = GitHubHost::github_com();
+//! datastore.enqueue_job(&Job {
+//!     id: JobId::for_workflow_job(&host, 38000000001, 1),
+//!     delivery_id: None,
+//!     workflow_job_id: 38000000001,
+//!     run_id: 19000000001,
+//!     run_attempt: 1,
+//!     repository: "octo-org/hello-world".parse()?,
+//!     installation_id: Some(4242),
+//!     labels: vec!["self-hosted".into(), "linux".into()],
+//!     host,
+//!     target_id: target.id,
+//!     received_at: chrono::Utc::now(),
+//!     attempt: 0,
+//! }).await?;
+//!
+//! let received = datastore.receive_jobs(1, Duration::ZERO).await?.remove(0);
+//! match dispatcher.process(received).await {
+//!     Outcome::Launched { runner, .. } => assert_eq!(runner.name, "myshoes-38000000001-1"),
+//!     other => panic!("expected a launch, got {other:?}"),
+//! }
+//! assert_eq!(stadium.running().len(), 1);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod config;
+mod outcome;
+mod run_loop;
+mod runner_name;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::broadcast;
+use tracing::Instrument;
+
+use crate::credentials::{CredentialRequest, RunnerCredentials};
+use crate::datastore::{Datastore, ReceivedJob};
+use crate::model::{Job, ResourceType, Runner, RunnerId, RunnerStatus, Target};
+use crate::profile::{Profiles, RunnerProfile};
+use crate::setup_script::SetupScriptParams;
+use crate::stadium::{AddInstanceRequest, Stadium};
+
+pub use config::{ConfigError, DispatcherConfig, RetryPolicy};
+pub use outcome::Outcome;
+pub use runner_name::{runner_name, validate_runner_name_prefix, MAX_RUNNER_NAME_PREFIX_LEN};
+
+/// Capacity of the outcome channel; a subscriber that falls further behind misses outcomes.
+const OUTCOME_CHANNEL_CAPACITY: usize = 1024;
+
+/// Launches one runner per queued job. See the [module docs](self).
+pub struct Dispatcher {
+    datastore: Arc<dyn Datastore>,
+    stadium: Arc<dyn Stadium>,
+    credentials: Arc<dyn RunnerCredentials>,
+    profiles: Profiles,
+    config: DispatcherConfig,
+    outcomes: broadcast::Sender<Outcome>,
+}
+
+/// Why one processing step failed, and whether a retry may help.
+struct StepFailure {
+    reason: String,
+    retryable: bool,
+}
+
+impl StepFailure {
+    fn permanent(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            retryable: false,
+        }
+    }
+
+    fn from_error(context: &str, error: &(dyn StdError + 'static), retryable: bool) -> Self {
+        Self {
+            reason: format!("{context}: {}", error_chain(error)),
+            retryable,
+        }
+    }
+}
+
+/// Formats an error and its sources as `outer: inner: innermost`.
+pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// What the launch steps produced.
+struct Launch {
+    profile: String,
+    runner: Runner,
+    instance: crate::stadium::Instance,
+}
+
+impl Dispatcher {
+    /// Creates a dispatcher over the given backends.
+    pub fn new(
+        datastore: Arc<dyn Datastore>,
+        stadium: Arc<dyn Stadium>,
+        credentials: Arc<dyn RunnerCredentials>,
+        profiles: Profiles,
+        config: DispatcherConfig,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let (outcomes, _) = broadcast::channel(OUTCOME_CHANNEL_CAPACITY);
+        Ok(Self {
+            datastore,
+            stadium,
+            credentials,
+            profiles,
+            config,
+            outcomes,
+        })
+    }
+
+    /// Returns a receiver of the outcome of every job processed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Outcome> {
+        self.outcomes.subscribe()
+    }
+
+    /// Returns the settings.
+    pub fn config(&self) -> &DispatcherConfig {
+        &self.config
+    }
+
+    /// Processes one received job to its outcome and acknowledges it accordingly: deleted
+    /// after a launch or a drop, returned for retry otherwise.
+    ///
+    /// Never panics on backend errors; errors that cannot be handed back (a failed
+    /// acknowledgement) are logged with the job id.
+    pub async fn process(&self, received: ReceivedJob) -> Outcome {
+        let span = tracing::info_span!(
+            "dispatch",
+            job_id = %received.job.id,
+            workflow_job_id = received.job.workflow_job_id,
+            run_attempt = received.job.run_attempt,
+            repository = %received.job.repository,
+            attempt = received.job.attempt,
+        );
+        let outcome = self.process_inner(received).instrument(span).await;
+        // No subscriber is fine.
+        let _ = self.outcomes.send(outcome.clone());
+        outcome
+    }
+
+    async fn process_inner(&self, received: ReceivedJob) -> Outcome {
+        let ReceivedJob { job, ack } = received;
+        match self.launch(&job).await {
+            Ok(launch) => {
+                let recorded = match self.datastore.create_runner(&launch.runner).await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        // The instance runs; launching again would double it, so the job is
+                        // still acknowledged and only the record is missing.
+                        tracing::error!(
+                            runner_name = %launch.runner.name,
+                            cloud_id = %launch.instance.cloud_id,
+                            error = %error_chain(&error),
+                            "failed to record a launched runner; the instance runs unrecorded"
+                        );
+                        false
+                    }
+                };
+                if let Err(error) = self.datastore.delete_job(&ack).await {
+                    tracing::error!(
+                        error = %error_chain(&error),
+                        "failed to delete a launched job from the queue; it may be delivered again"
+                    );
+                }
+                tracing::info!(
+                    runner_name = %launch.runner.name,
+                    cloud_id = %launch.instance.cloud_id,
+                    profile = %launch.profile,
+                    "runner launched"
+                );
+                Outcome::Launched {
+                    job,
+                    profile: launch.profile,
+                    runner: launch.runner,
+                    recorded,
+                    instance: launch.instance,
+                }
+            }
+            Err(failure) if failure.retryable && job.attempt.saturating_add(1) < self.config.retry.max_attempts => {
+                let delay = self.config.retry.delay_after(job.attempt);
+                tracing::info!(
+                    reason = %failure.reason,
+                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "retryable failure; job returned to the queue"
+                );
+                if let Err(error) = self.datastore.retry_job(&ack, delay).await {
+                    tracing::warn!(
+                        error = %error_chain(&error),
+                        "failed to return the job for retry; it is received again after its visibility timeout"
+                    );
+                }
+                Outcome::RetryScheduled {
+                    job,
+                    delay,
+                    reason: failure.reason,
+                }
+            }
+            Err(failure) => {
+                let reason = if failure.retryable {
+                    format!(
+                        "gave up after {} attempts: {}",
+                        self.config.retry.max_attempts, failure.reason
+                    )
+                } else {
+                    failure.reason
+                };
+                tracing::error!(reason = %reason, "job dropped without a runner");
+                if let Err(error) = self.datastore.delete_job(&ack).await {
+                    tracing::error!(
+                        error = %error_chain(&error),
+                        "failed to delete a dropped job from the queue; it may be delivered again"
+                    );
+                }
+                Outcome::Dropped { job, reason }
+            }
+        }
+    }
+
+    /// Runs the steps from target lookup to a started instance.
+    async fn launch(&self, job: &Job) -> Result<Launch, StepFailure> {
+        let target = self.target_for(job).await?;
+        let profile = self.profiles.choose(&job.labels).ok_or_else(|| {
+            StepFailure::permanent(format!(
+                "no runner profile matches labels {:?}; add a profile with these labels",
+                job.labels
+            ))
+        })?;
+        let resource_type = resource_type_for(profile, &target);
+        let name = runner_name(&self.config.runner_name_prefix, job);
+        tracing::debug!(target_id = %target.id, profile = %profile.name, runner_name = %name, "launching runner");
+
+        let credential = self
+            .credentials
+            .runner_credential(&CredentialRequest {
+                target: &target,
+                job,
+                runner_name: &name,
+                labels: &profile.labels,
+                runner_group: self.config.runner_group.as_deref(),
+            })
+            .await
+            .map_err(|error| {
+                let retryable = error.is_retryable();
+                StepFailure::from_error("failed to get a runner credential", &error, retryable)
+            })?;
+
+        let mut params = SetupScriptParams::new(target.host.scope_url(&target.scope), credential, &name);
+        params.labels = profile.labels.clone();
+        params.runner_group = self.config.runner_group.clone();
+        params.work_folder = self.config.work_folder.clone();
+        params.run_as = self.config.run_as.clone();
+        params.job_started_hook = self.config.job_started_hook.clone();
+        params.job_completed_hook = self.config.job_completed_hook.clone();
+        params.runner_source = self.config.runner_source.clone();
+        let setup_script = params
+            .build()
+            .map_err(|error| StepFailure::from_error("failed to build the setup script", &error, false))?;
+
+        let request = AddInstanceRequest {
+            runner_name: name.clone(),
+            setup_script,
+            resource_type,
+            labels: profile.labels.clone(),
+            target_id: target.id,
+            job_id: job.id,
+            repository: job.repository.clone(),
+        };
+        let instance = self.stadium.add_instance(&request).await.map_err(|error| {
+            let retryable = error.is_retryable();
+            StepFailure::from_error(&format!("{} failed to start the runner", self.stadium), &error, retryable)
+        })?;
+
+        let runner = Runner {
+            id: RunnerId::new_random(),
+            name,
+            target_id: target.id,
+            job_id: job.id,
+            repository: job.repository.clone(),
+            workflow_job_id: job.workflow_job_id,
+            cloud_id: instance.cloud_id.clone(),
+            stadium: instance.stadium.clone(),
+            resource_type: instance.resource_type,
+            status: RunnerStatus::Running,
+            deletion_reason: None,
+            created_at: Utc::now(),
+            deleted_at: None,
+        };
+        Ok(Launch {
+            profile: profile.name.clone(),
+            runner,
+            instance,
+        })
+    }
+
+    async fn target_for(&self, job: &Job) -> Result<Target, StepFailure> {
+        let target = self.datastore.get_target(job.target_id).await.map_err(|error| {
+            if error.is_not_found() {
+                StepFailure::permanent(format!(
+                    "target {} no longer exists; register the target again to serve this repository",
+                    job.target_id
+                ))
+            } else {
+                let retryable = error.is_retryable();
+                StepFailure::from_error("failed to read the target", &error, retryable)
+            }
+        })?;
+        if !target.can_receive_jobs() {
+            return Err(StepFailure::permanent(format!(
+                "target {} ({}) is {} and receives no jobs",
+                target.id, target.scope, target.status
+            )));
+        }
+        Ok(target)
+    }
+}
+
+/// The profile's resource type, or the target's when the profile leaves it `unknown`.
+fn resource_type_for(profile: &RunnerProfile, target: &Target) -> ResourceType {
+    if profile.resource_type == ResourceType::Unknown {
+        target.resource_type
+    } else {
+        profile.resource_type
+    }
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("datastore", &self.datastore.to_string())
+            .field("stadium", &self.stadium.to_string())
+            .field("credentials", &self.credentials)
+            .field("profiles", &self.profiles)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

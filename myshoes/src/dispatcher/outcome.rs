@@ -1,0 +1,53 @@
+//! What happened to a job the dispatcher processed.
+
+use std::time::Duration;
+
+use crate::model::{Job, Runner};
+use crate::stadium::Instance;
+
+/// The result of processing one received job.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A runner instance was launched, and the job was removed from the queue.
+    Launched {
+        /// The job.
+        job: Job,
+        /// Name of the runner profile that matched the job's labels.
+        profile: String,
+        /// The runner record. `recorded` says whether the Datastore stored it.
+        runner: Runner,
+        /// Whether the runner record was stored; `false` when the Datastore failed after
+        /// the launch, in which case the error was logged and the instance still runs.
+        recorded: bool,
+        /// The instance the Stadium started.
+        instance: Instance,
+    },
+    /// A retryable failure; the job returns to the queue after `delay`.
+    RetryScheduled {
+        /// The job, with the attempt count it failed at.
+        job: Job,
+        /// Delay before the job is receivable again.
+        delay: Duration,
+        /// What failed.
+        reason: String,
+    },
+    /// A permanent failure, or the last retryable one; the job was removed from the queue.
+    Dropped {
+        /// The job.
+        job: Job,
+        /// Why it was dropped.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Returns the job this outcome is about.
+    pub fn job(&self) -> &Job {
+        match self {
+            Outcome::Launched { job, .. }
+            | Outcome::RetryScheduled { job, .. }
+            | Outcome::Dropped { job, .. } => job,
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Runner profiles and GitHub's label matching rules.
+//!
+//! A [`RunnerProfile`] is one kind of runner a deployment offers: the labels it registers
+//! with and the size it runs on. A job is matched to profiles the way GitHub matches it to
+//! runners: a runner accepts a job when every `runs-on` label of the job is among the
+//! runner's labels, compared case-insensitively. Every self-hosted runner carries the
+//! `self-hosted` label, so every profile carries it implicitly. A job with no labels never
+//! matches.
+//!
+//! This module is pure: it takes values and returns values.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ResourceType;
+
+/// Label that GitHub gives every self-hosted runner.
+pub const SELF_HOSTED_LABEL: &str = "self-hosted";
+
+/// How a job's labels are compared with a profile's labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelMatchMode {
+    /// GitHub's rule: every job label is among the profile's labels (plus `self-hosted`).
+    #[default]
+    Subset,
+    /// Opt-in strict rule: the job's labels and the profile's labels are the same set.
+    /// `self-hosted` is ignored on both sides, because a job may omit it.
+    Exact,
+}
+
+/// One kind of runner a deployment offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerProfile {
+    /// Name shown in logs and decisions, such as `linux-large`.
+    pub name: String,
+    /// Labels the runner registers with, in addition to the implicit `self-hosted`.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Size of runners of this profile; `unknown` means the target's resource type.
+    #[serde(default)]
+    pub resource_type: ResourceType,
+    /// Order of matching: profiles with a higher priority are tried first, and profiles with
+    /// equal priority in the order they were given.
+    #[serde(default)]
+    pub priority: i32,
+}
+
+impl RunnerProfile {
+    /// Creates a profile with priority 0 and the target's resource type.
+    pub fn new<I, S>(name: impl Into<String>, labels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            name: name.into(),
+            labels: labels.into_iter().map(Into::into).collect(),
+            resource_type: ResourceType::Unknown,
+            priority: 0,
+        }
+    }
+
+    /// Sets the resource type.
+    pub fn with_resource_type(mut self, resource_type: ResourceType) -> Self {
+        self.resource_type = resource_type;
+        self
+    }
+
+    /// Sets the priority.
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Returns whether this profile accepts a job with `job_labels` under `mode`.
+    pub fn accepts<S: AsRef<str>>(&self, job_labels: &[S], mode: LabelMatchMode) -> bool {
+        labels_match(&self.labels, job_labels, mode)
+    }
+}
+
+fn folded_set<S: AsRef<str>>(labels: &[S]) -> BTreeSet<String> {
+    labels
+        .iter()
+        .map(|label| label.as_ref().to_lowercase())
+        .collect()
+}
+
+/// Returns whether a runner with `runner_labels` (plus the implicit `self-hosted`) accepts a
+/// job with `job_labels` under `mode`. An empty `job_labels` never matches.
+pub fn labels_match<R: AsRef<str>, J: AsRef<str>>(
+    runner_labels: &[R],
+    job_labels: &[J],
+    mode: LabelMatchMode,
+) -> bool {
+    if job_labels.is_empty() {
+        return false;
+    }
+    let mut runner = folded_set(runner_labels);
+    let mut job = folded_set(job_labels);
+    match mode {
+        LabelMatchMode::Subset => {
+            runner.insert(SELF_HOSTED_LABEL.to_owned());
+            job.is_subset(&runner)
+        }
+        LabelMatchMode::Exact => {
+            runner.remove(SELF_HOSTED_LABEL);
+            job.remove(SELF_HOSTED_LABEL);
+            job == runner
+        }
+    }
+}
+
+/// Error returned when a set of runner profiles is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// Two profiles share a name.
+    #[error("duplicate runner profile name {name:?}: give every profile a unique name")]
+    DuplicateName {
+        /// The repeated name.
+        name: String,
+    },
+    /// A profile has an empty name.
+    #[error("a runner profile has an empty name: every profile needs a name")]
+    EmptyName,
+    /// A profile has an empty or blank label.
+    #[error("runner profile {name:?} has an empty label: remove it or give it text")]
+    EmptyLabel {
+        /// Name of the profile.
+        name: String,
+    },
+}
+
+/// Runner profiles in matching order, with the label match mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profiles {
+    profiles: Vec<RunnerProfile>,
+    mode: LabelMatchMode,
+}
+
+impl Profiles {
+    /// Validates `profiles` and orders them by descending priority (stable for equal ones).
+    pub fn new(
+        profiles: Vec<RunnerProfile>,
+        mode: LabelMatchMode,
+    ) -> Result<Self, ProfileError> {
+        let mut names = BTreeSet::new();
+        for profile in &profiles {
+            if profile.name.trim().is_empty() {
+                return Err(ProfileError::EmptyName);
+            }
+            if !names.insert(profile.name.as_str()) {
+                return Err(ProfileError::DuplicateName {
+                    name: profile.name.clone(),
+                });
+            }
+            if profile.labels.iter().any(|label| label.trim().is_empty()) {
+                return Err(ProfileError::EmptyLabel {
+                    name: profile.name.clone(),
+                });
+            }
+        }
+        let mut profiles = profiles;
+        profiles.sort_by_key(|profile| std::cmp::Reverse(profile.priority));
+        Ok(Self { profiles, mode })
+    }
+
+    /// Returns the first profile, in priority order, that accepts `job_labels`.
+    pub fn choose<S: AsRef<str>>(&self, job_labels: &[S]) -> Option<&RunnerProfile> {
+        self.profiles
+            .iter()
+            .find(|profile| profile.accepts(job_labels, self.mode))
+    }
+
+    /// Returns the profile named `name`.
+    pub fn get(&self, name: &str) -> Option<&RunnerProfile> {
+        self.profiles.iter().find(|profile| profile.name == name)
+    }
+
+    /// Returns the profiles in matching order.
+    pub fn iter(&self) -> impl Iterator<Item = &RunnerProfile> {
+        self.profiles.iter()
+    }
+
+    /// Returns the label match mode.
+    pub fn mode(&self) -> LabelMatchMode {
+        self.mode
+    }
+
+    /// Returns whether there are no profiles.
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(labels: &[&str]) -> RunnerProfile {
+        RunnerProfile::new("p", labels.iter().copied())
+    }
+
+    #[test]
+    fn label_case_is_ignored() {
+        assert!(profile(&["self-hosted", "Linux"])
+            .accepts(&["self-hosted", "linux"], LabelMatchMode::Subset));
+        assert!(profile(&["LINUX"]).accepts(&["Self-Hosted", "linux"], LabelMatchMode::Subset));
+    }
+
+    #[test]
+    fn missing_label_does_not_match() {
+        assert!(!profile(&["linux", "x64"]).accepts(&["self-hosted", "gpu"], LabelMatchMode::Subset));
+    }
+
+    #[test]
+    fn extra_job_label_never_matches() {
+        let linux = profile(&["linux", "x64"]);
+        assert!(linux.accepts(&["self-hosted", "linux"], LabelMatchMode::Subset));
+        assert!(!linux.accepts(&["self-hosted", "linux", "x64", "gpu"], LabelMatchMode::Subset));
+        assert!(!linux.accepts(&["linux", "x64", "gpu"], LabelMatchMode::Exact));
+    }
+
+    #[test]
+    fn single_custom_label_matches() {
+        assert!(profile(&["dependabot"]).accepts(&["dependabot"], LabelMatchMode::Subset));
+        assert!(profile(&["dependabot"]).accepts(&["dependabot"], LabelMatchMode::Exact));
+    }
+
+    #[test]
+    fn empty_job_labels_never_match() {
+        let empty: [&str; 0] = [];
+        assert!(!profile(&["linux"]).accepts(&empty, LabelMatchMode::Subset));
+        assert!(!profile(&[]).accepts(&empty, LabelMatchMode::Subset));
+        assert!(!profile(&[]).accepts(&empty, LabelMatchMode::Exact));
+    }
+
+    #[test]
+    fn self_hosted_alone_matches_any_profile() {
+        assert!(profile(&["linux", "gpu"]).accepts(&["self-hosted"], LabelMatchMode::Subset));
+        assert!(!profile(&["linux"]).accepts(&["self-hosted"], LabelMatchMode::Exact));
+        assert!(profile(&[]).accepts(&["self-hosted"], LabelMatchMode::Exact));
+    }
+
+    #[test]
+    fn exact_mode_requires_equal_sets() {
+        let linux = profile(&["linux", "x64"]);
+        assert!(linux.accepts(&["self-hosted", "x64", "LINUX"], LabelMatchMode::Exact));
+        assert!(linux.accepts(&["linux", "x64"], LabelMatchMode::Exact));
+        assert!(!linux.accepts(&["self-hosted", "linux"], LabelMatchMode::Exact));
+    }
+
+    #[test]
+    fn hosted_runner_labels_do_not_match() {
+        assert!(!profile(&["linux", "x64"]).accepts(&["ubuntu-latest"], LabelMatchMode::Subset));
+    }
+
+    #[test]
+    fn choose_prefers_higher_priority() {
+        let profiles = Profiles::new(
+            vec![
+                RunnerProfile::new("small", ["linux"]),
+                RunnerProfile::new("large", ["linux"])
+                    .with_priority(10)
+                    .with_resource_type(ResourceType::Large),
+                RunnerProfile::new("gpu", ["linux", "gpu"]).with_priority(5),
+            ],
+            LabelMatchMode::Subset,
+        )
+        .unwrap();
+        assert_eq!(profiles.choose(&["self-hosted", "linux"]).unwrap().name, "large");
+        assert_eq!(profiles.choose(&["linux", "gpu"]).unwrap().name, "gpu");
+        assert!(profiles.choose(&["windows"]).is_none());
+    }
+
+    #[test]
+    fn choose_keeps_order_for_equal_priority() {
+        let profiles = Profiles::new(
+            vec![
+                RunnerProfile::new("first", ["linux"]),
+                RunnerProfile::new("second", ["linux"]),
+            ],
+            LabelMatchMode::Subset,
+        )
+        .unwrap();
+        assert_eq!(profiles.choose(&["linux"]).unwrap().name, "first");
+    }
+
+    #[test]
+    fn profiles_reject_invalid_sets() {
+        let duplicate = Profiles::new(
+            vec![RunnerProfile::new("a", ["x"]), RunnerProfile::new("a", ["y"])],
+            LabelMatchMode::Subset,
+        );
+        assert_eq!(
+            duplicate.unwrap_err(),
+            ProfileError::DuplicateName { name: "a".into() }
+        );
+        let blank = Profiles::new(vec![RunnerProfile::new(" ", ["x"])], LabelMatchMode::Subset);
+        assert_eq!(blank.unwrap_err(), ProfileError::EmptyName);
+        let empty_label = Profiles::new(vec![RunnerProfile::new("a", [""])], LabelMatchMode::Subset);
+        assert!(matches!(empty_label.unwrap_err(), ProfileError::EmptyLabel { .. }));
+    }
+}

@@ -1,0 +1,92 @@
+//! Places where runners run.
+//!
+//! A [`Stadium`] starts one instance (a machine, container or process) per runner with the
+//! runner's setup script, and deletes it again. [`MemoryStadium`] records calls for tests;
+//! [`ProcessStadium`] runs each setup script as a local child process. Other crates provide
+//! cloud Stadiums, and you can implement your own and check it with the [`conformance`]
+//! suite (feature `conformance`).
+
+#[cfg(any(test, feature = "conformance"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
+mod error;
+mod forward;
+mod memory;
+mod process;
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::model::{JobId, RepositoryName, ResourceType, TargetId};
+use crate::setup_script::SetupScript;
+
+pub use error::{BoxError, Error, Result};
+pub use memory::{MemoryStadium, ScriptedFailure};
+pub use process::{ProcessStadium, ProcessStadiumBuilder, LOG_FILE, SCRIPT_FILE};
+
+/// What a Stadium needs to start one runner instance.
+#[derive(Debug, Clone)]
+pub struct AddInstanceRequest {
+    /// Name the runner registers with; unique per job attempt.
+    pub runner_name: String,
+    /// The script the instance runs. Backends with a size limit use its wrapper form.
+    pub setup_script: SetupScript,
+    /// Requested size class.
+    pub resource_type: ResourceType,
+    /// The runner's labels, for backends that choose an image or pool by label.
+    pub labels: Vec<String>,
+    /// Target the runner serves.
+    pub target_id: TargetId,
+    /// Job the runner is launched for.
+    pub job_id: JobId,
+    /// Repository of the job, for tags and logs.
+    pub repository: RepositoryName,
+}
+
+/// A started instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// The backend's identifier of the instance, used to delete it.
+    pub cloud_id: String,
+    /// Kind of Stadium, such as `process` or `ecs`.
+    pub stadium: String,
+    /// Where the instance can be reached or inspected, when the backend knows: an IP
+    /// address, a host name, or a directory.
+    pub address: Option<String>,
+    /// Size class the backend actually used.
+    pub resource_type: ResourceType,
+}
+
+/// A place where runners run.
+///
+/// Used as `Arc<dyn Stadium>`. `Display` names the backend and its main setting.
+///
+/// # Contract
+///
+/// Every backend keeps these rules; the [`conformance`] suite checks each of them.
+///
+/// - Clones of a backend value share one state.
+/// - Errors say whether a retry may help ([`Error::is_retryable`]).
+/// - An operation the backend lacks returns [`Error::NotSupported`], never a silent
+///   success.
+#[async_trait]
+pub trait Stadium: fmt::Debug + fmt::Display + Send + Sync + 'static {
+    /// Starts an instance that runs the request's setup script.
+    ///
+    /// # Contract
+    /// - On success the instance has been started and [`Instance::cloud_id`] identifies it.
+    /// - Two requests with different runner names get different cloud ids.
+    /// - Backends that can, make a repeated request for a runner name they launched return
+    ///   the same instance instead of a second one (see the conformance suite's
+    ///   `idempotent_add`).
+    async fn add_instance(&self, request: &AddInstanceRequest) -> Result<Instance>;
+
+    /// Stops and removes an instance.
+    ///
+    /// # Contract
+    /// - Idempotent: an unknown, stopped or already deleted instance counts as deleted and
+    ///   returns `Ok`.
+    /// - After success the instance no longer runs.
+    async fn delete_instance(&self, cloud_id: &str, labels: &[String]) -> Result<()>;
+}
