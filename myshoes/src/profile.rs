@@ -9,6 +9,7 @@
 //!
 //! This module is pure: it takes values and returns values.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -80,11 +81,50 @@ impl RunnerProfile {
     }
 }
 
-fn folded_set<S: AsRef<str>>(labels: &[S]) -> BTreeSet<String> {
+/// Lower-cases a label, borrowing it when lower-casing changes nothing.
+fn fold(label: &str) -> Cow<'_, str> {
+    let unchanged = label.chars().all(|c| {
+        let mut lower = c.to_lowercase();
+        lower.next() == Some(c) && lower.next().is_none()
+    });
+    if unchanged {
+        Cow::Borrowed(label)
+    } else {
+        Cow::Owned(label.to_lowercase())
+    }
+}
+
+/// A runner's labels, lower-cased, without `self-hosted` (which every runner has).
+fn runner_label_set<S: AsRef<str>>(labels: &[S]) -> BTreeSet<String> {
     labels
         .iter()
-        .map(|label| label.as_ref().to_lowercase())
+        .map(|label| fold(label.as_ref()).into_owned())
+        .filter(|label| label != SELF_HOSTED_LABEL)
         .collect()
+}
+
+/// A job's labels, lower-cased and deduplicated, without `self-hosted`; `None` for a job
+/// with no labels, which no runner accepts.
+fn job_label_set<S: AsRef<str>>(labels: &[S]) -> Option<Vec<Cow<'_, str>>> {
+    if labels.is_empty() {
+        return None;
+    }
+    let mut folded: Vec<Cow<'_, str>> = labels
+        .iter()
+        .map(|label| fold(label.as_ref()))
+        .filter(|label| label != SELF_HOSTED_LABEL)
+        .collect();
+    folded.sort_unstable();
+    folded.dedup();
+    Some(folded)
+}
+
+fn sets_match(runner: &BTreeSet<String>, job: &[Cow<'_, str>], mode: LabelMatchMode) -> bool {
+    let all_present = job.iter().all(|label| runner.contains(label.as_ref()));
+    match mode {
+        LabelMatchMode::Subset => all_present,
+        LabelMatchMode::Exact => all_present && job.len() == runner.len(),
+    }
 }
 
 /// Returns whether a runner with `runner_labels` (plus the implicit `self-hosted`) accepts a
@@ -94,21 +134,9 @@ pub fn labels_match<R: AsRef<str>, J: AsRef<str>>(
     job_labels: &[J],
     mode: LabelMatchMode,
 ) -> bool {
-    if job_labels.is_empty() {
-        return false;
-    }
-    let mut runner = folded_set(runner_labels);
-    let mut job = folded_set(job_labels);
-    match mode {
-        LabelMatchMode::Subset => {
-            runner.insert(SELF_HOSTED_LABEL.to_owned());
-            job.is_subset(&runner)
-        }
-        LabelMatchMode::Exact => {
-            runner.remove(SELF_HOSTED_LABEL);
-            job.remove(SELF_HOSTED_LABEL);
-            job == runner
-        }
+    match job_label_set(job_labels) {
+        Some(job) => sets_match(&runner_label_set(runner_labels), &job, mode),
+        None => false,
     }
 }
 
@@ -137,15 +165,14 @@ pub enum ProfileError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Profiles {
     profiles: Vec<RunnerProfile>,
+    /// Each profile's label set as [`runner_label_set`] builds it, computed once.
+    label_sets: Vec<BTreeSet<String>>,
     mode: LabelMatchMode,
 }
 
 impl Profiles {
     /// Validates `profiles` and orders them by descending priority (stable for equal ones).
-    pub fn new(
-        profiles: Vec<RunnerProfile>,
-        mode: LabelMatchMode,
-    ) -> Result<Self, ProfileError> {
+    pub fn new(profiles: Vec<RunnerProfile>, mode: LabelMatchMode) -> Result<Self, ProfileError> {
         let mut names = BTreeSet::new();
         for profile in &profiles {
             if profile.name.trim().is_empty() {
@@ -164,14 +191,25 @@ impl Profiles {
         }
         let mut profiles = profiles;
         profiles.sort_by_key(|profile| std::cmp::Reverse(profile.priority));
-        Ok(Self { profiles, mode })
+        let label_sets = profiles
+            .iter()
+            .map(|profile| runner_label_set(&profile.labels))
+            .collect();
+        Ok(Self {
+            profiles,
+            label_sets,
+            mode,
+        })
     }
 
     /// Returns the first profile, in priority order, that accepts `job_labels`.
     pub fn choose<S: AsRef<str>>(&self, job_labels: &[S]) -> Option<&RunnerProfile> {
+        let job = job_label_set(job_labels)?;
         self.profiles
             .iter()
-            .find(|profile| profile.accepts(job_labels, self.mode))
+            .zip(&self.label_sets)
+            .find(|(_, labels)| sets_match(labels, &job, self.mode))
+            .map(|(profile, _)| profile)
     }
 
     /// Returns the profile named `name`.
@@ -211,15 +249,26 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_case_is_ignored() {
+        assert!(profile(&["GPU-Ärger", "ǅ"]).accepts(&["gpu-ärger", "ǆ"], LabelMatchMode::Subset));
+        assert!(profile(&["gpu-ärger"]).accepts(&["GPU-ÄRGER"], LabelMatchMode::Exact));
+    }
+
+    #[test]
     fn missing_label_does_not_match() {
-        assert!(!profile(&["linux", "x64"]).accepts(&["self-hosted", "gpu"], LabelMatchMode::Subset));
+        assert!(
+            !profile(&["linux", "x64"]).accepts(&["self-hosted", "gpu"], LabelMatchMode::Subset)
+        );
     }
 
     #[test]
     fn extra_job_label_never_matches() {
         let linux = profile(&["linux", "x64"]);
         assert!(linux.accepts(&["self-hosted", "linux"], LabelMatchMode::Subset));
-        assert!(!linux.accepts(&["self-hosted", "linux", "x64", "gpu"], LabelMatchMode::Subset));
+        assert!(!linux.accepts(
+            &["self-hosted", "linux", "x64", "gpu"],
+            LabelMatchMode::Subset
+        ));
         assert!(!linux.accepts(&["linux", "x64", "gpu"], LabelMatchMode::Exact));
     }
 
@@ -270,7 +319,10 @@ mod tests {
             LabelMatchMode::Subset,
         )
         .unwrap();
-        assert_eq!(profiles.choose(&["self-hosted", "linux"]).unwrap().name, "large");
+        assert_eq!(
+            profiles.choose(&["self-hosted", "linux"]).unwrap().name,
+            "large"
+        );
         assert_eq!(profiles.choose(&["linux", "gpu"]).unwrap().name, "gpu");
         assert!(profiles.choose(&["windows"]).is_none());
     }
@@ -291,7 +343,10 @@ mod tests {
     #[test]
     fn profiles_reject_invalid_sets() {
         let duplicate = Profiles::new(
-            vec![RunnerProfile::new("a", ["x"]), RunnerProfile::new("a", ["y"])],
+            vec![
+                RunnerProfile::new("a", ["x"]),
+                RunnerProfile::new("a", ["y"]),
+            ],
             LabelMatchMode::Subset,
         );
         assert_eq!(
@@ -300,7 +355,11 @@ mod tests {
         );
         let blank = Profiles::new(vec![RunnerProfile::new(" ", ["x"])], LabelMatchMode::Subset);
         assert_eq!(blank.unwrap_err(), ProfileError::EmptyName);
-        let empty_label = Profiles::new(vec![RunnerProfile::new("a", [""])], LabelMatchMode::Subset);
-        assert!(matches!(empty_label.unwrap_err(), ProfileError::EmptyLabel { .. }));
+        let empty_label =
+            Profiles::new(vec![RunnerProfile::new("a", [""])], LabelMatchMode::Subset);
+        assert!(matches!(
+            empty_label.unwrap_err(),
+            ProfileError::EmptyLabel { .. }
+        ));
     }
 }

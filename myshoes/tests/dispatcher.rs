@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use myshoes::credentials::{CredentialError, CredentialRequest, RunnerCredentials, StaticRegistrationToken};
+use myshoes::credentials::{
+    CredentialError, CredentialRequest, RunnerCredentials, StaticRegistrationToken,
+};
 use myshoes::datastore::conformance::sample_job;
 use myshoes::datastore::{Datastore, MemoryDatastore};
 use myshoes::dispatcher::{Dispatcher, DispatcherConfig, Outcome, RetryPolicy};
@@ -13,7 +15,9 @@ use myshoes::model::{GitHubHost, Job, ResourceType, RunnerStatus, Target, Target
 use myshoes::profile::{LabelMatchMode, Profiles, RunnerProfile};
 use myshoes::secret::Secret;
 use myshoes::setup_script::RunnerCredential;
-use myshoes::stadium::{self, AddInstanceRequest, Instance, MemoryStadium, ScriptedFailure, Stadium};
+use myshoes::stadium::{
+    self, AddInstanceRequest, Instance, MemoryStadium, ScriptedFailure, Stadium,
+};
 
 struct Harness {
     datastore: Arc<MemoryDatastore>,
@@ -28,7 +32,8 @@ fn profiles() -> Profiles {
             // A job asking for `linux` alone also fits `linux-large`, so the small profile
             // comes first.
             RunnerProfile::new("linux", ["linux"]).with_priority(10),
-            RunnerProfile::new("linux-large", ["linux", "large"]).with_resource_type(ResourceType::XLarge),
+            RunnerProfile::new("linux-large", ["linux", "large"])
+                .with_resource_type(ResourceType::XLarge),
         ],
         LabelMatchMode::Subset,
     )
@@ -46,12 +51,26 @@ fn config() -> DispatcherConfig {
     config
 }
 
-async fn harness_with(credentials: Arc<dyn RunnerCredentials>, config: DispatcherConfig) -> Harness {
+async fn harness_with(
+    credentials: Arc<dyn RunnerCredentials>,
+    config: DispatcherConfig,
+) -> Harness {
     let datastore = Arc::new(MemoryDatastore::new());
     let stadium = Arc::new(MemoryStadium::new());
-    let target = Target::new("octo-org".parse().unwrap(), GitHubHost::github_com(), ResourceType::Small);
+    let target = Target::new(
+        "octo-org".parse().unwrap(),
+        GitHubHost::github_com(),
+        ResourceType::Small,
+    );
     datastore.create_target(&target).await.unwrap();
-    let dispatcher = Dispatcher::new(datastore.clone(), stadium.clone(), credentials, profiles(), config).unwrap();
+    let dispatcher = Dispatcher::new(
+        datastore.clone(),
+        stadium.clone(),
+        credentials,
+        profiles(),
+        config,
+    )
+    .unwrap();
     Harness {
         datastore,
         stadium,
@@ -61,7 +80,13 @@ async fn harness_with(credentials: Arc<dyn RunnerCredentials>, config: Dispatche
 }
 
 async fn harness() -> Harness {
-    harness_with(Arc::new(StaticRegistrationToken::new(Secret::new("static-registration-token"))), config()).await
+    harness_with(
+        Arc::new(StaticRegistrationToken::new(Secret::new(
+            "static-registration-token",
+        ))),
+        config(),
+    )
+    .await
 }
 
 impl Harness {
@@ -73,7 +98,11 @@ impl Harness {
     }
 
     async fn process_next(&self) -> Outcome {
-        let mut received = self.datastore.receive_jobs(1, Duration::from_secs(5)).await.unwrap();
+        let mut received = self
+            .datastore
+            .receive_jobs(1, Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(received.len(), 1, "a job must be waiting");
         self.dispatcher.process(received.remove(0)).await
     }
@@ -85,7 +114,14 @@ async fn queued_job_launches_one_runner() {
     let job = h.enqueue(&["self-hosted", "Linux"]).await;
 
     let outcome = h.process_next().await;
-    let Outcome::Launched { runner, profile, recorded, instance, .. } = outcome else {
+    let Outcome::Launched {
+        runner,
+        profile,
+        recorded,
+        instance,
+        ..
+    } = outcome
+    else {
         panic!("expected a launch, got {outcome:?}");
     };
     assert_eq!(profile, "linux");
@@ -95,11 +131,18 @@ async fn queued_job_launches_one_runner() {
     assert_eq!(runner.target_id, h.target.id);
     assert_eq!(runner.cloud_id, instance.cloud_id);
     assert_eq!(runner.status, RunnerStatus::Running);
-    assert_eq!(runner.resource_type, ResourceType::Small, "the target's size when the profile has none");
+    assert_eq!(
+        runner.resource_type,
+        ResourceType::Small,
+        "the target's size when the profile has none"
+    );
 
     let stored = h.datastore.get_runner(runner.id).await.unwrap();
     assert_eq!(stored, runner);
-    assert!(h.datastore.list_jobs().await.unwrap().is_empty(), "the job must be deleted");
+    assert!(
+        h.datastore.list_jobs().await.unwrap().is_empty(),
+        "the job must be deleted"
+    );
 
     let calls = h.stadium.add_calls();
     assert_eq!(calls.len(), 1);
@@ -108,15 +151,24 @@ async fn queued_job_launches_one_runner() {
     assert_eq!(request.labels, vec!["linux".to_owned()]);
     assert_eq!(request.job_id, job.id);
     let script = request.setup_script.script();
-    assert!(script.contains("https://github.com/octo-org"), "script registers on the target scope");
-    assert!(script.contains("static-registration-token"), "script carries the credential");
+    assert!(
+        script.contains("https://github.com/octo-org"),
+        "script registers on the target scope"
+    );
+    assert!(
+        script.contains("static-registration-token"),
+        "script carries the credential"
+    );
 }
 
 #[tokio::test]
 async fn profile_resource_type_overrides_target() {
     let h = harness().await;
     h.enqueue(&["linux", "large"]).await;
-    let Outcome::Launched { profile, runner, .. } = h.process_next().await else {
+    let Outcome::Launched {
+        profile, runner, ..
+    } = h.process_next().await
+    else {
         panic!("expected a launch");
     };
     assert_eq!(profile, "linux-large");
@@ -130,12 +182,21 @@ async fn retryable_failure_retries_then_launches() {
     let job = h.enqueue(&["linux"]).await;
     h.stadium.push_failure(ScriptedFailure::Capacity);
 
-    let Outcome::RetryScheduled { job: failed, reason, .. } = h.process_next().await else {
+    let Outcome::RetryScheduled {
+        job: failed,
+        reason,
+        ..
+    } = h.process_next().await
+    else {
         panic!("expected a retry");
     };
     assert_eq!(failed.id, job.id);
     assert!(reason.contains("no capacity"), "{reason}");
-    assert_eq!(h.datastore.list_jobs().await.unwrap().len(), 1, "the job stays queued");
+    assert_eq!(
+        h.datastore.list_jobs().await.unwrap().len(),
+        1,
+        "the job stays queued"
+    );
 
     let outcome = h.process_next().await;
     let Outcome::Launched { job: launched, .. } = outcome else {
@@ -152,13 +213,22 @@ async fn retries_stop_at_max_attempts() {
     for _ in 0..3 {
         h.stadium.push_failure(ScriptedFailure::Throttled);
     }
-    assert!(matches!(h.process_next().await, Outcome::RetryScheduled { .. }));
-    assert!(matches!(h.process_next().await, Outcome::RetryScheduled { .. }));
+    assert!(matches!(
+        h.process_next().await,
+        Outcome::RetryScheduled { .. }
+    ));
+    assert!(matches!(
+        h.process_next().await,
+        Outcome::RetryScheduled { .. }
+    ));
     let Outcome::Dropped { reason, .. } = h.process_next().await else {
         panic!("the third failure must drop the job");
     };
     assert!(reason.starts_with("gave up after 3 attempts"), "{reason}");
-    assert!(h.datastore.list_jobs().await.unwrap().is_empty(), "a dropped job leaves the queue");
+    assert!(
+        h.datastore.list_jobs().await.unwrap().is_empty(),
+        "a dropped job leaves the queue"
+    );
     assert!(h.datastore.list_runners().await.unwrap().is_empty());
 }
 
@@ -187,7 +257,10 @@ async fn suspended_target_drops_job() {
         panic!("expected a drop");
     };
     assert!(reason.contains("is suspend"), "{reason}");
-    assert!(h.stadium.add_calls().is_empty(), "nothing may launch for a suspended target");
+    assert!(
+        h.stadium.add_calls().is_empty(),
+        "nothing may launch for a suspended target"
+    );
 }
 
 #[tokio::test]
@@ -220,7 +293,10 @@ struct FailingCredentials {
 
 #[async_trait]
 impl RunnerCredentials for FailingCredentials {
-    async fn runner_credential(&self, request: &CredentialRequest<'_>) -> Result<RunnerCredential, CredentialError> {
+    async fn runner_credential(
+        &self,
+        request: &CredentialRequest<'_>,
+    ) -> Result<RunnerCredential, CredentialError> {
         Err(CredentialError::Backend {
             source_name: "test",
             scope: request.target.scope.to_string(),
@@ -237,7 +313,10 @@ async fn credential_failures_follow_retryability() {
     let Outcome::RetryScheduled { reason, .. } = h.process_next().await else {
         panic!("a retryable credential failure must retry");
     };
-    assert!(reason.contains("GitHub unavailable"), "the source chain is kept: {reason}");
+    assert!(
+        reason.contains("GitHub unavailable"),
+        "the source chain is kept: {reason}"
+    );
 
     let h = harness_with(Arc::new(FailingCredentials { retryable: false }), config()).await;
     h.enqueue(&["linux"]).await;
@@ -249,7 +328,11 @@ async fn credential_failures_follow_retryability() {
 async fn loop_wakes_on_enqueue_and_stops() {
     let mut config = config();
     config.receive_wait = Duration::from_secs(3600);
-    let h = harness_with(Arc::new(StaticRegistrationToken::new(Secret::new("t"))), config).await;
+    let h = harness_with(
+        Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
+        config,
+    )
+    .await;
     let mut outcomes = h.dispatcher.subscribe();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(h.dispatcher.clone().run_until(async {
@@ -312,7 +395,11 @@ async fn loop_bounds_concurrency() {
         max_in_progress: AtomicUsize::new(0),
         gate: tokio::sync::Semaphore::new(0),
     });
-    let target = Target::new("octo-org".parse().unwrap(), GitHubHost::github_com(), ResourceType::Small);
+    let target = Target::new(
+        "octo-org".parse().unwrap(),
+        GitHubHost::github_com(),
+        ResourceType::Small,
+    );
     datastore.create_target(&target).await.unwrap();
     let mut config = config();
     config.max_concurrency = 3;
@@ -340,15 +427,25 @@ async fn loop_bounds_concurrency() {
     // Wait until three launches are blocked at the gate, then let them all through.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while stadium.in_progress.load(Ordering::SeqCst) < 3 {
-        assert!(tokio::time::Instant::now() < deadline, "three launches must start");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "three launches must start"
+        );
         tokio::task::yield_now().await;
     }
     stadium.gate.add_permits(10);
     for _ in 0..10 {
-        let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv()).await.unwrap().unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(matches!(outcome, Outcome::Launched { .. }), "{outcome:?}");
     }
-    assert_eq!(stadium.max_in_progress.load(Ordering::SeqCst), 3, "at most max_concurrency launches at once");
+    assert_eq!(
+        stadium.max_in_progress.load(Ordering::SeqCst),
+        3,
+        "at most max_concurrency launches at once"
+    );
     assert_eq!(datastore.list_runners().await.unwrap().len(), 10);
     stop.send(()).unwrap();
     running.await.unwrap();

@@ -53,6 +53,9 @@ pub struct Capabilities {
     pub detects_stale_ack: bool,
     /// The backend's visibility timeout for received jobs.
     pub visibility_timeout: Duration,
+    /// How long the backend remembers an enqueued job id after the job was deleted, or
+    /// `None` when it forgets it at deletion.
+    pub dedup_window: Option<Duration>,
     /// Runner records are stored.
     pub runners: bool,
     /// Locks work.
@@ -60,8 +63,8 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Everything supported, with a visibility timeout of 500 ms; fits a
-    /// `MemoryDatastore` built with that timeout.
+    /// Everything supported, with a visibility timeout of 500 ms and a deduplication window
+    /// of a minute or more; fits a `MemoryDatastore` built with that timeout.
     pub fn all() -> Self {
         Self {
             targets: true,
@@ -70,6 +73,7 @@ impl Capabilities {
             rejects_duplicate_jobs: true,
             detects_stale_ack: true,
             visibility_timeout: Duration::from_millis(500),
+            dedup_window: Some(Duration::from_secs(60)),
             runners: true,
             locks: true,
         }
@@ -83,7 +87,9 @@ fn unique(prefix: &str) -> String {
 
 /// Returns an `active` organization target with a random owner name.
 pub fn sample_target() -> Target {
-    let scope: Scope = unique("conf-org").parse().expect("generated scope is valid");
+    let scope: Scope = unique("conf-org")
+        .parse()
+        .expect("generated scope is valid");
     Target::new(scope, GitHubHost::github_com(), ResourceType::Small)
 }
 
@@ -131,7 +137,9 @@ pub fn sample_runner(target_id: TargetId) -> Runner {
 fn expect_not_supported<T: std::fmt::Debug>(result: Result<T>, operation: &str) {
     match result {
         Err(Error::NotSupported { .. }) => {}
-        other => panic!("{operation} on an unsupported area must return NotSupported, got {other:?}"),
+        other => {
+            panic!("{operation} on an unsupported area must return NotSupported, got {other:?}")
+        }
     }
 }
 
@@ -174,7 +182,10 @@ pub async fn target_create_then_get(store: &dyn Datastore, caps: &Capabilities) 
     }
     store.create_target(&target).await.expect("create_target");
     let fetched = store.get_target(target.id).await.expect("get_target");
-    assert_eq!(fetched, target, "get_target must return the stored target unchanged");
+    assert_eq!(
+        fetched, target,
+        "get_target must return the stored target unchanged"
+    );
 }
 
 /// Creating a target with an existing id fails with `AlreadyExists`.
@@ -186,7 +197,10 @@ pub async fn target_create_rejects_duplicate_id(store: &dyn Datastore, caps: &Ca
     store.create_target(&target).await.expect("create_target");
     let mut same_id = sample_target();
     same_id.id = target.id;
-    expect_already_exists(store.create_target(&same_id).await, "second target with the same id");
+    expect_already_exists(
+        store.create_target(&same_id).await,
+        "second target with the same id",
+    );
 }
 
 /// Creating a second live target for the same host and scope, in any case, fails with
@@ -197,7 +211,12 @@ pub async fn target_create_rejects_duplicate_scope(store: &dyn Datastore, caps: 
     }
     let target = sample_target();
     store.create_target(&target).await.expect("create_target");
-    let upper: Scope = target.scope.to_string().to_uppercase().parse().expect("valid scope");
+    let upper: Scope = target
+        .scope
+        .to_string()
+        .to_uppercase()
+        .parse()
+        .expect("valid scope");
     let duplicate = Target::new(upper, target.host.clone(), ResourceType::Large);
     expect_already_exists(
         store.create_target(&duplicate).await,
@@ -218,8 +237,14 @@ pub async fn target_deleted_scope_is_reusable(store: &dyn Datastore, caps: &Capa
         .create_target(&new)
         .await
         .expect("a deleted target must not block a new one with its scope");
-    let found = store.get_target_by_scope(&new.host, &new.scope).await.expect("get_target_by_scope");
-    assert_eq!(found.id, new.id, "get_target_by_scope must return the live target");
+    let found = store
+        .get_target_by_scope(&new.host, &new.scope)
+        .await
+        .expect("get_target_by_scope");
+    assert_eq!(
+        found.id, new.id,
+        "get_target_by_scope must return the live target"
+    );
 }
 
 /// `get_target` of an unknown id fails with `NotFound`.
@@ -242,8 +267,16 @@ pub async fn target_get_by_scope_ignores_case(store: &dyn Datastore, caps: &Capa
         );
     }
     store.create_target(&target).await.expect("create_target");
-    let upper: Scope = target.scope.to_string().to_uppercase().parse().expect("valid scope");
-    let found = store.get_target_by_scope(&target.host, &upper).await.expect("lookup in upper case");
+    let upper: Scope = target
+        .scope
+        .to_string()
+        .to_uppercase()
+        .parse()
+        .expect("valid scope");
+    let found = store
+        .get_target_by_scope(&target.host, &upper)
+        .await
+        .expect("lookup in upper case");
     assert_eq!(found.id, target.id);
 
     let repository = Scope::Repository(
@@ -263,7 +296,10 @@ pub async fn target_get_by_scope_ignores_case(store: &dyn Datastore, caps: &Capa
 /// `get_target_by_scope` does not return a deleted target.
 pub async fn target_get_by_scope_skips_deleted(store: &dyn Datastore, caps: &Capabilities) {
     if !caps.targets {
-        return expect_not_supported(store.delete_target(TargetId::new_random()).await, "delete_target");
+        return expect_not_supported(
+            store.delete_target(TargetId::new_random()).await,
+            "delete_target",
+        );
     }
     let target = sample_target();
     store.create_target(&target).await.expect("create_target");
@@ -272,8 +308,15 @@ pub async fn target_get_by_scope_skips_deleted(store: &dyn Datastore, caps: &Cap
         store.get_target_by_scope(&target.host, &target.scope).await,
         "get_target_by_scope of a deleted target",
     );
-    let kept = store.get_target(target.id).await.expect("get_target of a deleted target");
-    assert_eq!(kept.status, TargetStatus::Deleted, "delete_target must keep the record as deleted");
+    let kept = store
+        .get_target(target.id)
+        .await
+        .expect("get_target of a deleted target");
+    assert_eq!(
+        kept.status,
+        TargetStatus::Deleted,
+        "delete_target must keep the record as deleted"
+    );
 }
 
 /// `list_targets` returns deleted targets too, ordered by creation time.
@@ -295,22 +338,41 @@ pub async fn target_list_includes_deleted_in_order(store: &dyn Datastore, caps: 
         .map(|target| target.id)
         .filter(|id| *id == first.id || *id == second.id)
         .collect();
-    assert_eq!(ids, vec![first.id, second.id], "list_targets must include deleted targets, oldest first");
+    assert_eq!(
+        ids,
+        vec![first.id, second.id],
+        "list_targets must include deleted targets, oldest first"
+    );
 }
 
 /// Deleting a deleted target succeeds and changes nothing; an unknown id is `NotFound`.
 pub async fn target_delete_is_idempotent(store: &dyn Datastore, caps: &Capabilities) {
     if !caps.targets {
-        return expect_not_supported(store.delete_target(TargetId::new_random()).await, "delete_target");
+        return expect_not_supported(
+            store.delete_target(TargetId::new_random()).await,
+            "delete_target",
+        );
     }
     let target = sample_target();
     store.create_target(&target).await.expect("create_target");
-    store.delete_target(target.id).await.expect("first delete_target");
+    store
+        .delete_target(target.id)
+        .await
+        .expect("first delete_target");
     let after_first = store.get_target(target.id).await.expect("get_target");
-    store.delete_target(target.id).await.expect("second delete_target must succeed");
+    store
+        .delete_target(target.id)
+        .await
+        .expect("second delete_target must succeed");
     let after_second = store.get_target(target.id).await.expect("get_target");
-    assert_eq!(after_first, after_second, "a second delete must change nothing");
-    expect_not_found(store.delete_target(TargetId::new_random()).await, "delete_target of an unknown id");
+    assert_eq!(
+        after_first, after_second,
+        "a second delete must change nothing"
+    );
+    expect_not_found(
+        store.delete_target(TargetId::new_random()).await,
+        "delete_target of an unknown id",
+    );
 }
 
 /// `update_target_status` sets status, description and `updated_at`; an unknown id is
@@ -318,7 +380,9 @@ pub async fn target_delete_is_idempotent(store: &dyn Datastore, caps: &Capabilit
 pub async fn target_update_status_sets_description(store: &dyn Datastore, caps: &Capabilities) {
     if !caps.targets {
         return expect_not_supported(
-            store.update_target_status(TargetId::new_random(), TargetStatus::Error, None).await,
+            store
+                .update_target_status(TargetId::new_random(), TargetStatus::Error, None)
+                .await,
             "update_target_status",
         );
     }
@@ -331,17 +395,28 @@ pub async fn target_update_status_sets_description(store: &dyn Datastore, caps: 
         .expect("update_target_status");
     let updated = store.get_target(target.id).await.expect("get_target");
     assert_eq!(updated.status, TargetStatus::Error);
-    assert_eq!(updated.status_description.as_deref(), Some("registration failed"));
-    assert!(updated.updated_at > target.updated_at, "updated_at must move forward");
+    assert_eq!(
+        updated.status_description.as_deref(),
+        Some("registration failed")
+    );
+    assert!(
+        updated.updated_at > target.updated_at,
+        "updated_at must move forward"
+    );
 
     store
         .update_target_status(target.id, TargetStatus::Active, None)
         .await
         .expect("update_target_status");
     let cleared = store.get_target(target.id).await.expect("get_target");
-    assert_eq!(cleared.status_description, None, "a None description must clear it");
+    assert_eq!(
+        cleared.status_description, None,
+        "a None description must clear it"
+    );
     expect_not_found(
-        store.update_target_status(TargetId::new_random(), TargetStatus::Active, None).await,
+        store
+            .update_target_status(TargetId::new_random(), TargetStatus::Active, None)
+            .await,
         "update_target_status of an unknown id",
     );
 }
@@ -357,7 +432,9 @@ pub async fn target_restore_conflicts_with_live_scope(store: &dyn Datastore, cap
     let new = Target::new(old.scope.clone(), old.host.clone(), ResourceType::Small);
     store.create_target(&new).await.expect("create_target");
     expect_conflict(
-        store.update_target_status(old.id, TargetStatus::Active, None).await,
+        store
+            .update_target_status(old.id, TargetStatus::Active, None)
+            .await,
         "restoring a deleted target whose scope is taken",
     );
     store.delete_target(new.id).await.expect("delete_target");
@@ -371,7 +448,9 @@ pub async fn target_restore_conflicts_with_live_scope(store: &dyn Datastore, cap
 pub async fn target_update_resource_type(store: &dyn Datastore, caps: &Capabilities) {
     if !caps.targets {
         return expect_not_supported(
-            store.update_target_resource_type(TargetId::new_random(), ResourceType::Large).await,
+            store
+                .update_target_resource_type(TargetId::new_random(), ResourceType::Large)
+                .await,
             "update_target_resource_type",
         );
     }
@@ -384,7 +463,9 @@ pub async fn target_update_resource_type(store: &dyn Datastore, caps: &Capabilit
     let updated = store.get_target(target.id).await.expect("get_target");
     assert_eq!(updated.resource_type, ResourceType::XLarge2);
     expect_not_found(
-        store.update_target_resource_type(TargetId::new_random(), ResourceType::Large).await,
+        store
+            .update_target_resource_type(TargetId::new_random(), ResourceType::Large)
+            .await,
         "update_target_resource_type of an unknown id",
     );
 }
@@ -403,32 +484,63 @@ pub async fn target_lookup_prefers_repository(store: &dyn Datastore, caps: &Capa
         );
     }
     assert_eq!(
-        store.find_target_for_repository(&host, &repository).await.expect("lookup"),
+        store
+            .find_target_for_repository(&host, &repository)
+            .await
+            .expect("lookup"),
         None,
         "no target yet"
     );
 
-    let org = Target::new(Scope::Organization(owner.clone()), host.clone(), ResourceType::Small);
+    let org = Target::new(
+        Scope::Organization(owner.clone()),
+        host.clone(),
+        ResourceType::Small,
+    );
     store.create_target(&org).await.expect("create org target");
-    let repo = Target::new(Scope::Repository(repository.clone()), host.clone(), ResourceType::Large);
-    store.create_target(&repo).await.expect("create repo target");
+    let repo = Target::new(
+        Scope::Repository(repository.clone()),
+        host.clone(),
+        ResourceType::Large,
+    );
+    store
+        .create_target(&repo)
+        .await
+        .expect("create repo target");
 
-    let found = store.find_target_for_repository(&host, &repository).await.expect("lookup");
-    assert_eq!(found.map(|t| t.id), Some(repo.id), "the repository target must win");
+    let found = store
+        .find_target_for_repository(&host, &repository)
+        .await
+        .expect("lookup");
+    assert_eq!(
+        found.map(|t| t.id),
+        Some(repo.id),
+        "the repository target must win"
+    );
 
     store
         .update_target_status(repo.id, TargetStatus::Suspend, Some("paused"))
         .await
         .expect("suspend repo");
-    let found = store.find_target_for_repository(&host, &repository).await.expect("lookup");
-    assert_eq!(found.map(|t| t.id), Some(org.id), "a suspended repository target falls back to the organization");
+    let found = store
+        .find_target_for_repository(&host, &repository)
+        .await
+        .expect("lookup");
+    assert_eq!(
+        found.map(|t| t.id),
+        Some(org.id),
+        "a suspended repository target falls back to the organization"
+    );
 
     store
         .update_target_status(org.id, TargetStatus::Suspend, None)
         .await
         .expect("suspend org");
     assert_eq!(
-        store.find_target_for_repository(&host, &repository).await.expect("lookup"),
+        store
+            .find_target_for_repository(&host, &repository)
+            .await
+            .expect("lookup"),
         None,
         "suspended targets never receive jobs"
     );
@@ -438,12 +550,22 @@ pub async fn target_lookup_prefers_repository(store: &dyn Datastore, caps: &Capa
         .update_target_status(org.id, TargetStatus::Running, None)
         .await
         .expect("resume org");
-    let found = store.find_target_for_repository(&host, &repository).await.expect("lookup");
-    assert_eq!(found.map(|t| t.id), Some(org.id), "a deleted repository target falls back to the organization");
+    let found = store
+        .find_target_for_repository(&host, &repository)
+        .await
+        .expect("lookup");
+    assert_eq!(
+        found.map(|t| t.id),
+        Some(org.id),
+        "a deleted repository target falls back to the organization"
+    );
 
     store.delete_target(org.id).await.expect("delete org");
     assert_eq!(
-        store.find_target_for_repository(&host, &repository).await.expect("lookup"),
+        store
+            .find_target_for_repository(&host, &repository)
+            .await
+            .expect("lookup"),
         None,
         "deleted targets never receive jobs"
     );
@@ -461,10 +583,24 @@ pub async fn job_enqueue_then_receive(store: &dyn Datastore, caps: &Capabilities
         return;
     }
     store.enqueue_job(&job).await.expect("enqueue_job");
-    let received = store.receive_jobs(10, Duration::from_secs(5)).await.expect("receive_jobs");
-    assert_eq!(received.len(), 1, "exactly the one enqueued job must be received");
-    assert_eq!(received[0].job, job, "the received job must equal the enqueued one");
-    assert_eq!(received[0].ack.job_id(), job.id, "the handle must name the job");
+    let received = store
+        .receive_jobs(10, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
+    assert_eq!(
+        received.len(),
+        1,
+        "exactly the one enqueued job must be received"
+    );
+    assert_eq!(
+        received[0].job, job,
+        "the received job must equal the enqueued one"
+    );
+    assert_eq!(
+        received[0].ack.job_id(),
+        job.id,
+        "the handle must name the job"
+    );
 }
 
 /// `receive_jobs` returns at most `max` jobs, and nothing for `max` zero.
@@ -474,14 +610,23 @@ pub async fn job_receive_respects_max(store: &dyn Datastore, caps: &Capabilities
     }
     let target_id = TargetId::new_random();
     for _ in 0..3 {
-        store.enqueue_job(&sample_job(target_id)).await.expect("enqueue_job");
+        store
+            .enqueue_job(&sample_job(target_id))
+            .await
+            .expect("enqueue_job");
     }
-    let none = store.receive_jobs(0, Duration::ZERO).await.expect("receive_jobs(0)");
+    let none = store
+        .receive_jobs(0, Duration::ZERO)
+        .await
+        .expect("receive_jobs(0)");
     assert!(none.is_empty(), "max 0 must return nothing");
     let mut total = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while total < 3 && tokio::time::Instant::now() < deadline {
-        let batch = store.receive_jobs(2, Duration::from_secs(2)).await.expect("receive_jobs");
+        let batch = store
+            .receive_jobs(2, Duration::from_secs(2))
+            .await
+            .expect("receive_jobs");
         assert!(batch.len() <= 2, "received {} jobs with max 2", batch.len());
         total += batch.len();
     }
@@ -493,7 +638,10 @@ pub async fn job_receive_empty_returns_after_wait(store: &dyn Datastore, caps: &
     if !caps.jobs {
         return expect_not_supported(store.receive_jobs(1, Duration::ZERO).await, "receive_jobs");
     }
-    let received = store.receive_jobs(5, Duration::from_millis(200)).await.expect("receive_jobs");
+    let received = store
+        .receive_jobs(5, Duration::from_millis(200))
+        .await
+        .expect("receive_jobs");
     assert!(received.is_empty(), "an empty queue must return no jobs");
 }
 
@@ -510,7 +658,11 @@ pub async fn job_receive_wakes_on_enqueue(store: &dyn Datastore, caps: &Capabili
     };
     let (received, ()) = tokio::join!(receive, enqueue);
     let received = received.expect("receive_jobs");
-    assert_eq!(received.len(), 1, "the waiting receive must return the new job");
+    assert_eq!(
+        received.len(),
+        1,
+        "the waiting receive must return the new job"
+    );
     assert_eq!(received[0].job.id, job.id);
 }
 
@@ -519,11 +671,23 @@ pub async fn job_received_is_invisible(store: &dyn Datastore, caps: &Capabilitie
     if !caps.jobs {
         return expect_not_supported(store.receive_jobs(1, Duration::ZERO).await, "receive_jobs");
     }
-    store.enqueue_job(&sample_job(TargetId::new_random())).await.expect("enqueue_job");
-    let first = store.receive_jobs(1, Duration::from_secs(5)).await.expect("receive_jobs");
+    store
+        .enqueue_job(&sample_job(TargetId::new_random()))
+        .await
+        .expect("enqueue_job");
+    let first = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
     assert_eq!(first.len(), 1);
-    let second = store.receive_jobs(1, Duration::ZERO).await.expect("receive_jobs");
-    assert!(second.is_empty(), "a received job must be invisible to the next receive");
+    let second = store
+        .receive_jobs(1, Duration::ZERO)
+        .await
+        .expect("receive_jobs");
+    assert!(
+        second.is_empty(),
+        "a received job must be invisible to the next receive"
+    );
 }
 
 /// Enqueueing the same job id twice never makes it receivable twice.
@@ -539,11 +703,70 @@ pub async fn job_duplicate_enqueue_received_once(store: &dyn Datastore, caps: &C
     } else {
         again.expect("a backend that drops duplicates silently must return Ok");
     }
-    let received = store.receive_jobs(10, Duration::from_secs(2)).await.expect("receive_jobs");
+    let received = store
+        .receive_jobs(10, Duration::from_secs(2))
+        .await
+        .expect("receive_jobs");
     assert_eq!(received.len(), 1, "the job must be received once");
-    store.delete_job(&received[0].ack).await.expect("delete_job");
-    let more = store.receive_jobs(10, Duration::from_millis(500)).await.expect("receive_jobs");
+    store
+        .delete_job(&received[0].ack)
+        .await
+        .expect("delete_job");
+    let more = store
+        .receive_jobs(10, Duration::from_millis(500))
+        .await
+        .expect("receive_jobs");
     assert!(more.is_empty(), "no second copy may follow");
+}
+
+/// Enqueueing a deleted job's id again is dropped within the deduplication window, and
+/// accepted without one.
+pub async fn job_dedup_window_covers_deleted(store: &dyn Datastore, caps: &Capabilities) {
+    let job = sample_job(TargetId::new_random());
+    if !caps.jobs {
+        return expect_not_supported(store.enqueue_job(&job).await, "enqueue_job");
+    }
+    store.enqueue_job(&job).await.expect("enqueue_job");
+    let received = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
+    assert_eq!(received.len(), 1);
+    store
+        .delete_job(&received[0].ack)
+        .await
+        .expect("delete_job");
+
+    let again = store.enqueue_job(&job).await;
+    let redelivered = match caps.dedup_window {
+        Some(_) if caps.rejects_duplicate_jobs => {
+            expect_already_exists(
+                again,
+                "enqueue of a deleted job id within the deduplication window",
+            );
+            false
+        }
+        Some(_) => {
+            again.expect("a backend that drops duplicates silently must return Ok");
+            false
+        }
+        None => {
+            again.expect("without a deduplication window a deleted job's id can be enqueued again");
+            true
+        }
+    };
+    let received = store
+        .receive_jobs(1, Duration::from_secs(2))
+        .await
+        .expect("receive_jobs");
+    if redelivered {
+        assert_eq!(received.len(), 1, "the job enqueued again must be received");
+    } else {
+        assert!(
+            received.is_empty(),
+            "a job id within the deduplication window must not be received again"
+        );
+    }
 }
 
 /// A deleted job is never received again; deleting it twice is `NotFound`.
@@ -552,15 +775,30 @@ pub async fn job_delete_removes_job(store: &dyn Datastore, caps: &Capabilities) 
         let ack = super::AckHandle::new(JobId::new_random(), "x");
         return expect_not_supported(store.delete_job(&ack).await, "delete_job");
     }
-    store.enqueue_job(&sample_job(TargetId::new_random())).await.expect("enqueue_job");
-    let received = store.receive_jobs(1, Duration::from_secs(5)).await.expect("receive_jobs");
+    store
+        .enqueue_job(&sample_job(TargetId::new_random()))
+        .await
+        .expect("enqueue_job");
+    let received = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
     assert_eq!(received.len(), 1);
-    store.delete_job(&received[0].ack).await.expect("delete_job");
+    store
+        .delete_job(&received[0].ack)
+        .await
+        .expect("delete_job");
     let wait = caps.visibility_timeout * 2 + Duration::from_millis(500);
     let again = store.receive_jobs(1, wait).await.expect("receive_jobs");
-    assert!(again.is_empty(), "a deleted job must never be received again");
+    assert!(
+        again.is_empty(),
+        "a deleted job must never be received again"
+    );
     if caps.detects_stale_ack {
-        expect_not_found(store.delete_job(&received[0].ack).await, "second delete_job");
+        expect_not_found(
+            store.delete_job(&received[0].ack).await,
+            "second delete_job",
+        );
     }
 }
 
@@ -573,15 +811,37 @@ pub async fn job_retry_delays_and_counts(store: &dyn Datastore, caps: &Capabilit
     }
     let job = sample_job(TargetId::new_random());
     store.enqueue_job(&job).await.expect("enqueue_job");
-    let first = store.receive_jobs(1, Duration::from_secs(5)).await.expect("receive_jobs");
+    let first = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
     assert_eq!(first[0].job.attempt, 0, "a new job has attempt 0");
-    store.retry_job(&first[0].ack, Duration::from_secs(1)).await.expect("retry_job");
-    let early = store.receive_jobs(1, Duration::ZERO).await.expect("receive_jobs");
-    assert!(early.is_empty(), "a retried job must stay invisible during its delay");
-    let later = store.receive_jobs(1, Duration::from_secs(10)).await.expect("receive_jobs");
-    assert_eq!(later.len(), 1, "a retried job must come back after its delay");
+    store
+        .retry_job(&first[0].ack, Duration::from_secs(1))
+        .await
+        .expect("retry_job");
+    let early = store
+        .receive_jobs(1, Duration::ZERO)
+        .await
+        .expect("receive_jobs");
+    assert!(
+        early.is_empty(),
+        "a retried job must stay invisible during its delay"
+    );
+    let later = store
+        .receive_jobs(1, Duration::from_secs(10))
+        .await
+        .expect("receive_jobs");
+    assert_eq!(
+        later.len(),
+        1,
+        "a retried job must come back after its delay"
+    );
     assert_eq!(later[0].job.id, job.id);
-    assert_eq!(later[0].job.attempt, 1, "the attempt must count the earlier receive");
+    assert_eq!(
+        later[0].job.attempt, 1,
+        "the attempt must count the earlier receive"
+    );
 }
 
 /// A received job that is neither deleted nor retried is received again after the
@@ -592,11 +852,18 @@ pub async fn job_reappears_after_visibility_timeout(store: &dyn Datastore, caps:
     }
     let job = sample_job(TargetId::new_random());
     store.enqueue_job(&job).await.expect("enqueue_job");
-    let first = store.receive_jobs(1, Duration::from_secs(5)).await.expect("receive_jobs");
+    let first = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
     assert_eq!(first.len(), 1);
     let wait = caps.visibility_timeout * 4 + Duration::from_secs(5);
     let again = store.receive_jobs(1, wait).await.expect("receive_jobs");
-    assert_eq!(again.len(), 1, "an unacknowledged job must reappear after the visibility timeout");
+    assert_eq!(
+        again.len(),
+        1,
+        "an unacknowledged job must reappear after the visibility timeout"
+    );
     assert_eq!(again[0].job.id, job.id);
     assert_eq!(again[0].job.attempt, 1);
 }
@@ -608,9 +875,18 @@ pub async fn job_stale_ack_does_not_delete(store: &dyn Datastore, caps: &Capabil
     }
     let job = sample_job(TargetId::new_random());
     store.enqueue_job(&job).await.expect("enqueue_job");
-    let first = store.receive_jobs(1, Duration::from_secs(5)).await.expect("receive_jobs");
-    store.retry_job(&first[0].ack, Duration::ZERO).await.expect("retry_job");
-    let second = store.receive_jobs(1, Duration::from_secs(5)).await.expect("receive_jobs");
+    let first = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
+    store
+        .retry_job(&first[0].ack, Duration::ZERO)
+        .await
+        .expect("retry_job");
+    let second = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
     assert_eq!(second.len(), 1);
     let stale = store.delete_job(&first[0].ack).await;
     if caps.detects_stale_ack {
@@ -620,7 +896,10 @@ pub async fn job_stale_ack_does_not_delete(store: &dyn Datastore, caps: &Capabil
         .retry_job(&second[0].ack, Duration::ZERO)
         .await
         .expect("the current handle must still work: the stale one must not have deleted the job");
-    let third = store.receive_jobs(1, Duration::from_secs(5)).await.expect("receive_jobs");
+    let third = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
     assert_eq!(third.len(), 1, "the job must still be queued");
 }
 
@@ -634,15 +913,34 @@ pub async fn job_list_includes_received(store: &dyn Datastore, caps: &Capabiliti
     let b = sample_job(target_id);
     store.enqueue_job(&a).await.expect("enqueue_job");
     store.enqueue_job(&b).await.expect("enqueue_job");
-    let received = store.receive_jobs(1, Duration::from_secs(5)).await.expect("receive_jobs");
+    let received = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs");
     assert_eq!(received.len(), 1);
-    let mut listed: Vec<JobId> = store.list_jobs().await.expect("list_jobs").into_iter().map(|job| job.id).collect();
+    let mut listed: Vec<JobId> = store
+        .list_jobs()
+        .await
+        .expect("list_jobs")
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
     listed.sort();
     let mut expected = vec![a.id, b.id];
     expected.sort();
-    assert_eq!(listed, expected, "list_jobs must include received and unreceived jobs");
-    store.delete_job(&received[0].ack).await.expect("delete_job");
-    assert_eq!(store.list_jobs().await.expect("list_jobs").len(), 1, "a deleted job leaves the list");
+    assert_eq!(
+        listed, expected,
+        "list_jobs must include received and unreceived jobs"
+    );
+    store
+        .delete_job(&received[0].ack)
+        .await
+        .expect("delete_job");
+    assert_eq!(
+        store.list_jobs().await.expect("list_jobs").len(),
+        1,
+        "a deleted job leaves the list"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -659,9 +957,18 @@ pub async fn runner_create_then_get(store: &dyn Datastore, caps: &Capabilities) 
         return;
     }
     store.create_runner(&runner).await.expect("create_runner");
-    assert_eq!(store.get_runner(runner.id).await.expect("get_runner"), runner);
-    expect_already_exists(store.create_runner(&runner).await, "second create_runner with one id");
-    expect_not_found(store.get_runner(RunnerId::new_random()).await, "get_runner of an unknown id");
+    assert_eq!(
+        store.get_runner(runner.id).await.expect("get_runner"),
+        runner
+    );
+    expect_already_exists(
+        store.create_runner(&runner).await,
+        "second create_runner with one id",
+    );
+    expect_not_found(
+        store.get_runner(RunnerId::new_random()).await,
+        "get_runner of an unknown id",
+    );
 }
 
 /// `list_runners` and `list_runners_by_target` leave out deleted runners and filter by
@@ -669,7 +976,10 @@ pub async fn runner_create_then_get(store: &dyn Datastore, caps: &Capabilities) 
 pub async fn runner_list_excludes_deleted(store: &dyn Datastore, caps: &Capabilities) {
     let target_id = TargetId::new_random();
     if !caps.runners {
-        return expect_not_supported(store.list_runners_by_target(target_id).await, "list_runners_by_target");
+        return expect_not_supported(
+            store.list_runners_by_target(target_id).await,
+            "list_runners_by_target",
+        );
     }
     let mut older = sample_runner(target_id);
     older.created_at = Utc::now() - chrono::Duration::seconds(30);
@@ -679,7 +989,10 @@ pub async fn runner_list_excludes_deleted(store: &dyn Datastore, caps: &Capabili
     for runner in [&newer, &older, &gone, &elsewhere] {
         store.create_runner(runner).await.expect("create_runner");
     }
-    store.delete_runner(gone.id, "test", Utc::now()).await.expect("delete_runner");
+    store
+        .delete_runner(gone.id, "test", Utc::now())
+        .await
+        .expect("delete_runner");
 
     let by_target: Vec<RunnerId> = store
         .list_runners_by_target(target_id)
@@ -688,11 +1001,27 @@ pub async fn runner_list_excludes_deleted(store: &dyn Datastore, caps: &Capabili
         .into_iter()
         .map(|runner| runner.id)
         .collect();
-    assert_eq!(by_target, vec![older.id, newer.id], "live runners of the target, oldest first");
+    assert_eq!(
+        by_target,
+        vec![older.id, newer.id],
+        "live runners of the target, oldest first"
+    );
 
-    let all: Vec<RunnerId> = store.list_runners().await.expect("list_runners").into_iter().map(|r| r.id).collect();
-    assert!(all.contains(&elsewhere.id), "list_runners must include other targets' runners");
-    assert!(!all.contains(&gone.id), "list_runners must leave out deleted runners");
+    let all: Vec<RunnerId> = store
+        .list_runners()
+        .await
+        .expect("list_runners")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert!(
+        all.contains(&elsewhere.id),
+        "list_runners must include other targets' runners"
+    );
+    assert!(
+        !all.contains(&gone.id),
+        "list_runners must leave out deleted runners"
+    );
 }
 
 /// `delete_runner` records reason and time once; a second delete keeps the first; an
@@ -700,24 +1029,38 @@ pub async fn runner_list_excludes_deleted(store: &dyn Datastore, caps: &Capabili
 pub async fn runner_delete_keeps_first_reason(store: &dyn Datastore, caps: &Capabilities) {
     if !caps.runners {
         return expect_not_supported(
-            store.delete_runner(RunnerId::new_random(), "x", Utc::now()).await,
+            store
+                .delete_runner(RunnerId::new_random(), "x", Utc::now())
+                .await,
             "delete_runner",
         );
     }
     let runner = sample_runner(TargetId::new_random());
     store.create_runner(&runner).await.expect("create_runner");
     let first_time = Utc::now();
-    store.delete_runner(runner.id, "job completed", first_time).await.expect("delete_runner");
     store
-        .delete_runner(runner.id, "swept", first_time + chrono::Duration::seconds(5))
+        .delete_runner(runner.id, "job completed", first_time)
+        .await
+        .expect("delete_runner");
+    store
+        .delete_runner(
+            runner.id,
+            "swept",
+            first_time + chrono::Duration::seconds(5),
+        )
         .await
         .expect("second delete_runner must succeed");
-    let deleted = store.get_runner(runner.id).await.expect("get_runner of a deleted runner");
+    let deleted = store
+        .get_runner(runner.id)
+        .await
+        .expect("get_runner of a deleted runner");
     assert_eq!(deleted.status, RunnerStatus::Deleted);
     assert_eq!(deleted.deletion_reason.as_deref(), Some("job completed"));
     assert_eq!(deleted.deleted_at, Some(first_time));
     expect_not_found(
-        store.delete_runner(RunnerId::new_random(), "x", Utc::now()).await,
+        store
+            .delete_runner(RunnerId::new_random(), "x", Utc::now())
+            .await,
         "delete_runner of an unknown id",
     );
 }
@@ -730,20 +1073,41 @@ pub async fn runner_delete_keeps_first_reason(store: &dyn Datastore, caps: &Capa
 pub async fn lock_rejects_second_owner(store: &dyn Datastore, caps: &Capabilities) {
     let name = unique("conf-lock");
     if !caps.locks {
-        expect_not_supported(store.acquire_lock(&name, "a", Duration::from_secs(60)).await, "acquire_lock");
+        expect_not_supported(
+            store
+                .acquire_lock(&name, "a", Duration::from_secs(60))
+                .await,
+            "acquire_lock",
+        );
         expect_not_supported(store.lock_holder(&name).await, "lock_holder");
         expect_not_supported(store.release_lock(&name, "a").await, "release_lock");
         return;
     }
-    assert_eq!(store.lock_holder(&name).await.expect("lock_holder"), None, "a new lock is free");
-    let lease = store.acquire_lock(&name, "owner-a", Duration::from_secs(60)).await.expect("acquire_lock");
+    assert_eq!(
+        store.lock_holder(&name).await.expect("lock_holder"),
+        None,
+        "a new lock is free"
+    );
+    let lease = store
+        .acquire_lock(&name, "owner-a", Duration::from_secs(60))
+        .await
+        .expect("acquire_lock");
     assert_eq!(lease.owner, "owner-a");
-    assert!(lease.expires_at > Utc::now(), "the lease must end in the future");
+    assert!(
+        lease.expires_at > Utc::now(),
+        "the lease must end in the future"
+    );
     expect_conflict(
-        store.acquire_lock(&name, "owner-b", Duration::from_secs(60)).await,
+        store
+            .acquire_lock(&name, "owner-b", Duration::from_secs(60))
+            .await,
         "a second owner while the lease runs",
     );
-    let holder = store.lock_holder(&name).await.expect("lock_holder").expect("the lock is held");
+    let holder = store
+        .lock_holder(&name)
+        .await
+        .expect("lock_holder")
+        .expect("the lock is held");
     assert_eq!(holder.owner, "owner-a");
 }
 
@@ -751,24 +1115,43 @@ pub async fn lock_rejects_second_owner(store: &dyn Datastore, caps: &Capabilitie
 pub async fn lock_same_owner_extends(store: &dyn Datastore, caps: &Capabilities) {
     let name = unique("conf-lock");
     if !caps.locks {
-        return expect_not_supported(store.acquire_lock(&name, "a", Duration::from_secs(1)).await, "acquire_lock");
+        return expect_not_supported(
+            store.acquire_lock(&name, "a", Duration::from_secs(1)).await,
+            "acquire_lock",
+        );
     }
-    let first = store.acquire_lock(&name, "owner-a", Duration::from_secs(30)).await.expect("acquire_lock");
+    let first = store
+        .acquire_lock(&name, "owner-a", Duration::from_secs(30))
+        .await
+        .expect("acquire_lock");
     let second = store
         .acquire_lock(&name, "owner-a", Duration::from_secs(600))
         .await
         .expect("the holder must be able to acquire again");
-    assert!(second.expires_at > first.expires_at, "acquiring again must extend the lease");
+    assert!(
+        second.expires_at > first.expires_at,
+        "acquiring again must extend the lease"
+    );
 }
 
 /// A lock whose lease has expired can be taken by another owner and reads as free.
 pub async fn lock_expired_can_be_taken(store: &dyn Datastore, caps: &Capabilities) {
     let name = unique("conf-lock");
     if !caps.locks {
-        return expect_not_supported(store.acquire_lock(&name, "a", Duration::ZERO).await, "acquire_lock");
+        return expect_not_supported(
+            store.acquire_lock(&name, "a", Duration::ZERO).await,
+            "acquire_lock",
+        );
     }
-    store.acquire_lock(&name, "owner-a", Duration::ZERO).await.expect("acquire_lock");
-    assert_eq!(store.lock_holder(&name).await.expect("lock_holder"), None, "an expired lease reads as free");
+    store
+        .acquire_lock(&name, "owner-a", Duration::ZERO)
+        .await
+        .expect("acquire_lock");
+    assert_eq!(
+        store.lock_holder(&name).await.expect("lock_holder"),
+        None,
+        "an expired lease reads as free"
+    );
     store
         .acquire_lock(&name, "owner-b", Duration::from_secs(60))
         .await
@@ -782,10 +1165,22 @@ pub async fn lock_release_by_holder_only(store: &dyn Datastore, caps: &Capabilit
     if !caps.locks {
         return expect_not_supported(store.release_lock(&name, "a").await, "release_lock");
     }
-    store.release_lock(&name, "owner-a").await.expect("releasing a free lock must succeed");
-    store.acquire_lock(&name, "owner-a", Duration::from_secs(60)).await.expect("acquire_lock");
-    expect_conflict(store.release_lock(&name, "owner-b").await, "release by a non-holder");
-    store.release_lock(&name, "owner-a").await.expect("release by the holder");
+    store
+        .release_lock(&name, "owner-a")
+        .await
+        .expect("releasing a free lock must succeed");
+    store
+        .acquire_lock(&name, "owner-a", Duration::from_secs(60))
+        .await
+        .expect("acquire_lock");
+    expect_conflict(
+        store.release_lock(&name, "owner-b").await,
+        "release by a non-holder",
+    );
+    store
+        .release_lock(&name, "owner-a")
+        .await
+        .expect("release by the holder");
     assert_eq!(store.lock_holder(&name).await.expect("lock_holder"), None);
     store
         .acquire_lock(&name, "owner-b", Duration::from_secs(60))
@@ -821,6 +1216,7 @@ macro_rules! datastore_conformance {
             job_receive_wakes_on_enqueue,
             job_received_is_invisible,
             job_duplicate_enqueue_received_once,
+            job_dedup_window_covers_deleted,
             job_delete_removes_job,
             job_retry_delays_and_counts,
             job_reappears_after_visibility_timeout,

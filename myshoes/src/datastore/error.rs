@@ -115,7 +115,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn conflict(kind: RecordKind, id: impl fmt::Display, reason: impl Into<String>) -> Self {
+    pub(crate) fn conflict(
+        kind: RecordKind,
+        id: impl fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::Conflict {
             kind,
             id: id.to_string(),

@@ -22,7 +22,11 @@ macro_rules! forward_datastore {
             async fn get_target(&self, id: TargetId) -> Result<Target> {
                 (**self).get_target(id).await
             }
-            async fn get_target_by_scope(&self, host: &GitHubHost, scope: &Scope) -> Result<Target> {
+            async fn get_target_by_scope(
+                &self,
+                host: &GitHubHost,
+                scope: &Scope,
+            ) -> Result<Target> {
                 (**self).get_target_by_scope(host, scope).await
             }
             async fn list_targets(&self) -> Result<Vec<Target>> {
@@ -44,7 +48,9 @@ macro_rules! forward_datastore {
                 id: TargetId,
                 resource_type: ResourceType,
             ) -> Result<()> {
-                (**self).update_target_resource_type(id, resource_type).await
+                (**self)
+                    .update_target_resource_type(id, resource_type)
+                    .await
             }
             async fn enqueue_job(&self, job: &Job) -> Result<()> {
                 (**self).enqueue_job(job).await

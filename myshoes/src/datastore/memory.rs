@@ -1,6 +1,6 @@
 //! The embedded in-memory Datastore.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -12,12 +12,15 @@ use tokio::time::Instant;
 
 use super::{AckHandle, Datastore, Error, LockLease, ReceivedJob, RecordKind, Result};
 use crate::model::{
-    GitHubHost, Job, JobId, ResourceType, Runner, RunnerId, RunnerStatus, Scope, Target,
-    TargetId, TargetStatus,
+    GitHubHost, Job, JobId, ResourceType, Runner, RunnerId, RunnerStatus, Scope, Target, TargetId,
+    TargetStatus,
 };
 
 /// Visibility timeout used by [`MemoryDatastore::new`].
 pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Deduplication window used by [`MemoryDatastore::new`].
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// A Datastore kept in process memory: the embedded default.
 ///
@@ -27,8 +30,10 @@ pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
 /// queued at a crash need a rescue or a manual re-run.
 ///
 /// Clones share one state. Every operation is supported. Enqueueing a job whose id is
-/// already queued fails with [`Error::AlreadyExists`], and a stale acknowledgement
-/// handle fails with [`Error::Conflict`]. [`MemoryDatastore::receive_jobs`] wakes as soon
+/// queued, or was enqueued within the deduplication window (24 hours by default), fails
+/// with [`Error::AlreadyExists`], so a redelivered webhook does not launch a second runner
+/// after the first delivery's job was dispatched. A stale acknowledgement handle fails
+/// with [`Error::Conflict`]. [`MemoryDatastore::receive_jobs`] wakes as soon
 /// as a job is enqueued or a retried job becomes visible, without polling.
 #[derive(Clone, Default)]
 pub struct MemoryDatastore {
@@ -40,6 +45,7 @@ struct Inner {
     state: Mutex<State>,
     job_available: Notify,
     visibility_timeout: Duration,
+    dedup_window: Duration,
 }
 
 #[derive(Default)]
@@ -51,6 +57,9 @@ struct State {
     next_receipt: u64,
     runners: HashMap<RunnerId, Runner>,
     locks: HashMap<String, HeldLock>,
+    /// Ids of jobs enqueued within the deduplication window, oldest first.
+    recent_jobs: VecDeque<(Instant, JobId)>,
+    recent_job_ids: HashMap<JobId, Instant>,
 }
 
 struct QueuedJob {
@@ -69,6 +78,7 @@ struct HeldLock {
 #[derive(Debug, Clone)]
 pub struct MemoryDatastoreBuilder {
     visibility_timeout: Duration,
+    dedup_window: Duration,
 }
 
 impl MemoryDatastoreBuilder {
@@ -79,6 +89,13 @@ impl MemoryDatastoreBuilder {
         self
     }
 
+    /// Sets how long an enqueued job id is remembered, so that enqueueing it again fails
+    /// even after the job was deleted (default 24 hours). Zero remembers only queued jobs.
+    pub fn with_dedup_window(mut self, window: Duration) -> Self {
+        self.dedup_window = window;
+        self
+    }
+
     /// Builds the store.
     pub fn build(self) -> MemoryDatastore {
         MemoryDatastore {
@@ -86,6 +103,7 @@ impl MemoryDatastoreBuilder {
                 state: Mutex::new(State::default()),
                 job_available: Notify::new(),
                 visibility_timeout: self.visibility_timeout,
+                dedup_window: self.dedup_window,
             }),
         }
     }
@@ -101,6 +119,7 @@ impl MemoryDatastore {
     pub fn builder() -> MemoryDatastoreBuilder {
         MemoryDatastoreBuilder {
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+            dedup_window: DEFAULT_DEDUP_WINDOW,
         }
     }
 
@@ -122,6 +141,7 @@ impl fmt::Debug for MemoryDatastore {
             .field("jobs", &state.jobs.len())
             .field("runners", &state.runners.len())
             .field("visibility_timeout", &self.inner.visibility_timeout)
+            .field("dedup_window", &self.inner.dedup_window)
             .finish()
     }
 }
@@ -167,7 +187,12 @@ impl State {
         Ok(position)
     }
 
-    fn take_visible_jobs(&mut self, max: usize, now: Instant, visibility: Duration) -> Vec<ReceivedJob> {
+    fn take_visible_jobs(
+        &mut self,
+        max: usize,
+        now: Instant,
+        visibility: Duration,
+    ) -> Vec<ReceivedJob> {
         let mut received = Vec::new();
         for (position, queued) in self.jobs.iter_mut() {
             if received.len() == max {
@@ -188,6 +213,19 @@ impl State {
             });
         }
         received
+    }
+
+    /// Forgets job ids enqueued longer ago than `window`.
+    fn prune_recent_jobs(&mut self, now: Instant, window: Duration) {
+        while let Some((enqueued_at, job_id)) = self.recent_jobs.front().copied() {
+            if now.saturating_duration_since(enqueued_at) < window {
+                break;
+            }
+            self.recent_jobs.pop_front();
+            if self.recent_job_ids.get(&job_id) == Some(&enqueued_at) {
+                self.recent_job_ids.remove(&job_id);
+            }
+        }
     }
 
     fn next_visible_at(&self) -> Option<Instant> {
@@ -225,7 +263,10 @@ impl Datastore for MemoryDatastore {
             if let Some(existing) = state.live_target_with_scope(&target.host, &target.scope) {
                 return Err(Error::already_exists(
                     RecordKind::Target,
-                    format!("{} (scope {} on {})", existing.id, target.scope, target.host),
+                    format!(
+                        "{} (scope {} on {})",
+                        existing.id, target.scope, target.host
+                    ),
                 ));
             }
         }
@@ -304,9 +345,17 @@ impl Datastore for MemoryDatastore {
 
     async fn enqueue_job(&self, job: &Job) -> Result<()> {
         {
+            let now = Instant::now();
             let mut state = self.state();
-            if state.job_positions.contains_key(&job.id) {
+            state.prune_recent_jobs(now, self.inner.dedup_window);
+            if state.job_positions.contains_key(&job.id)
+                || state.recent_job_ids.contains_key(&job.id)
+            {
                 return Err(Error::already_exists(RecordKind::Job, job.id));
+            }
+            if !self.inner.dedup_window.is_zero() {
+                state.recent_jobs.push_back((now, job.id));
+                state.recent_job_ids.insert(job.id, now);
             }
             let position = state.next_position;
             state.next_position += 1;
@@ -315,7 +364,7 @@ impl Datastore for MemoryDatastore {
                 position,
                 QueuedJob {
                     job: job.clone(),
-                    visible_at: Instant::now(),
+                    visible_at: now,
                     receipt: None,
                     receive_count: 0,
                 },
@@ -421,7 +470,9 @@ impl Datastore for MemoryDatastore {
             .state()
             .runners
             .values()
-            .filter(|runner| runner.status != RunnerStatus::Deleted && runner.target_id == target_id)
+            .filter(|runner| {
+                runner.status != RunnerStatus::Deleted && runner.target_id == target_id
+            })
             .cloned()
             .collect();
         Ok(sorted_by_creation(runners, |runner| runner.created_at))
@@ -454,12 +505,15 @@ impl Datastore for MemoryDatastore {
                 return Err(Error::conflict(
                     RecordKind::Lock,
                     name,
-                    format!("held by {} until {}", held.lease.owner, held.lease.expires_at),
+                    format!(
+                        "held by {} until {}",
+                        held.lease.owner, held.lease.expires_at
+                    ),
                 ));
             }
         }
-        let expires_at = Utc::now()
-            + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let expires_at =
+            Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let lease_record = LockLease {
             name: name.to_owned(),
             owner: owner.to_owned(),

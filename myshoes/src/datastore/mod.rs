@@ -2,7 +2,7 @@
 //!
 //! [`Datastore`] is the one trait every backend implements. [`MemoryDatastore`] is the
 //! embedded default; other crates provide queue- or database-backed stores, and you can
-//! implement your own and check it with the [`conformance`] suite (feature `conformance`).
+//! implement your own and check it with the `conformance` suite (feature `conformance`).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -44,7 +44,9 @@ use crate::model::{
 pub use ack::{AckHandle, LockLease, ReceivedJob};
 pub use error::{BoxError, Error, RecordKind, Result};
 pub use ext::DatastoreExt;
-pub use memory::{MemoryDatastore, MemoryDatastoreBuilder, DEFAULT_VISIBILITY_TIMEOUT};
+pub use memory::{
+    MemoryDatastore, MemoryDatastoreBuilder, DEFAULT_DEDUP_WINDOW, DEFAULT_VISIBILITY_TIMEOUT,
+};
 
 /// Storage of targets, jobs, runners and named locks.
 ///
@@ -53,7 +55,7 @@ pub use memory::{MemoryDatastore, MemoryDatastoreBuilder, DEFAULT_VISIBILITY_TIM
 ///
 /// # Contract
 ///
-/// Every backend keeps these rules; the [`conformance`] suite checks each of them. A backend
+/// Every backend keeps these rules; the `conformance` suite checks each of them. A backend
 /// that cannot perform an operation returns [`Error::NotSupported`] for it, never a silent
 /// success.
 ///
@@ -132,6 +134,9 @@ pub trait Datastore: fmt::Debug + fmt::Display + Send + Sync + 'static {
     ///   Backends that detect it return [`Error::AlreadyExists`]; a backend that drops
     ///   the duplicate silently returns `Ok` (see `Capabilities::rejects_duplicate_jobs`
     ///   in the conformance suite).
+    /// - A backend with a deduplication window treats a job id enqueued within the window
+    ///   the same way, even after the job was deleted; without a window, a deleted job's id
+    ///   can be enqueued again (see `Capabilities::dedup_window`).
     async fn enqueue_job(&self, job: &Job) -> Result<()>;
 
     /// Receives up to `max` jobs, waiting up to `wait` for the first one to be available.

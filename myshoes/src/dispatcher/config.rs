@@ -99,7 +99,9 @@ impl DispatcherConfig {
             return Err(ConfigError("max_concurrency must be at least 1".to_owned()));
         }
         if self.retry.max_attempts == 0 {
-            return Err(ConfigError("retry.max_attempts must be at least 1".to_owned()));
+            return Err(ConfigError(
+                "retry.max_attempts must be at least 1".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -126,11 +128,23 @@ mod tests {
     #[test]
     fn config_validation_names_problem() {
         assert!(DispatcherConfig::default().validate().is_ok());
-        let mut config = DispatcherConfig::default();
-        config.max_concurrency = 0;
-        assert!(config.validate().unwrap_err().to_string().contains("max_concurrency"));
-        let mut config = DispatcherConfig::default();
-        config.runner_name_prefix = "bad prefix".into();
-        assert!(config.validate().unwrap_err().to_string().contains("prefix"));
+        let config = DispatcherConfig {
+            max_concurrency: 0,
+            ..DispatcherConfig::default()
+        };
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_concurrency"));
+        let config = DispatcherConfig {
+            runner_name_prefix: "bad prefix".into(),
+            ..DispatcherConfig::default()
+        };
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("prefix"));
     }
 }

@@ -122,14 +122,7 @@ impl StepFailure {
 
 /// Formats an error and its sources as `outer: inner: innermost`.
 pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::ErrorChain(error).to_string()
 }
 
 /// What the launch steps produced.
@@ -228,7 +221,10 @@ impl Dispatcher {
                     instance: launch.instance,
                 }
             }
-            Err(failure) if failure.retryable && job.attempt.saturating_add(1) < self.config.retry.max_attempts => {
+            Err(failure)
+                if failure.retryable
+                    && job.attempt.saturating_add(1) < self.config.retry.max_attempts =>
+            {
                 let delay = self.config.retry.delay_after(job.attempt);
                 tracing::info!(
                     reason = %failure.reason,
@@ -296,7 +292,8 @@ impl Dispatcher {
                 StepFailure::from_error("failed to get a runner credential", &error, retryable)
             })?;
 
-        let mut params = SetupScriptParams::new(target.host.scope_url(&target.scope), credential, &name);
+        let mut params =
+            SetupScriptParams::new(target.host.scope_url(&target.scope), credential, &name);
         params.labels = profile.labels.clone();
         params.runner_group = self.config.runner_group.clone();
         params.work_folder = self.config.work_folder.clone();
@@ -304,9 +301,9 @@ impl Dispatcher {
         params.job_started_hook = self.config.job_started_hook.clone();
         params.job_completed_hook = self.config.job_completed_hook.clone();
         params.runner_source = self.config.runner_source.clone();
-        let setup_script = params
-            .build()
-            .map_err(|error| StepFailure::from_error("failed to build the setup script", &error, false))?;
+        let setup_script = params.build().map_err(|error| {
+            StepFailure::from_error("failed to build the setup script", &error, false)
+        })?;
 
         let request = AddInstanceRequest {
             runner_name: name.clone(),
@@ -319,7 +316,11 @@ impl Dispatcher {
         };
         let instance = self.stadium.add_instance(&request).await.map_err(|error| {
             let retryable = error.is_retryable();
-            StepFailure::from_error(&format!("{} failed to start the runner", self.stadium), &error, retryable)
+            StepFailure::from_error(
+                &format!("{} failed to start the runner", self.stadium),
+                &error,
+                retryable,
+            )
         })?;
 
         let runner = Runner {

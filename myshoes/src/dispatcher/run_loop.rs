@@ -86,7 +86,10 @@ impl Dispatcher {
             }
         }
 
-        tracing::info!(in_progress = tasks.len(), "dispatcher stopping; waiting for jobs in progress");
+        tracing::info!(
+            in_progress = tasks.len(),
+            "dispatcher stopping; waiting for jobs in progress"
+        );
         while let Some(finished) = tasks.join_next().await {
             log_task_panic(finished);
         }

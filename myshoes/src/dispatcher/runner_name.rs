@@ -24,7 +24,9 @@ pub fn validate_runner_name_prefix(prefix: &str) -> Result<(), String> {
         ));
     }
     if !prefix.starts_with(|c: char| c.is_ascii_alphanumeric())
-        || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
         return Err(format!(
             "runner name prefix {prefix:?} may contain only ASCII letters, digits and '-', starting with a letter or digit"
@@ -69,7 +71,10 @@ mod tests {
         assert!(validate_runner_name_prefix("myshoes").is_ok());
         assert!(validate_runner_name_prefix("team-a-01").is_ok());
         for bad in ["", "-x", "a b", "a/b", "a_b", "ä"] {
-            assert!(validate_runner_name_prefix(bad).is_err(), "{bad:?} accepted");
+            assert!(
+                validate_runner_name_prefix(bad).is_err(),
+                "{bad:?} accepted"
+            );
         }
         assert!(validate_runner_name_prefix(&"a".repeat(31)).is_err());
     }

@@ -97,7 +97,9 @@ impl FromStr for GitHubHost {
         };
         let url = Url::parse(&with_scheme).map_err(|_| error("not a host name or URL"))?;
         if url.scheme() != "https" && url.scheme() != "http" {
-            return Err(error("the scheme must be https (or http for a test server)"));
+            return Err(error(
+                "the scheme must be https (or http for a test server)",
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(error("credentials in the URL are not allowed"));
@@ -215,7 +217,10 @@ mod tests {
             "https://",
             "acme.ghe.com:444",
         ] {
-            assert!(input.parse::<GitHubHost>().is_err(), "{input:?} was accepted");
+            assert!(
+                input.parse::<GitHubHost>().is_err(),
+                "{input:?} was accepted"
+            );
         }
     }
 

@@ -76,7 +76,11 @@ impl JobId {
     ///
     /// The same inputs always give the same id, which lets a Datastore recognise a
     /// redelivered webhook.
-    pub fn for_workflow_job(host: &super::GitHubHost, workflow_job_id: u64, run_attempt: u32) -> Self {
+    pub fn for_workflow_job(
+        host: &super::GitHubHost,
+        workflow_job_id: u64,
+        run_attempt: u32,
+    ) -> Self {
         let name = format!("{}/{workflow_job_id}/{run_attempt}", host.web_url());
         Self(Uuid::new_v5(&JOB_NAMESPACE, name.as_bytes()))
     }

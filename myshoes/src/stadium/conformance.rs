@@ -87,13 +87,18 @@ pub fn harmless_request(runner_name: &str) -> AddInstanceRequest {
         labels: params.labels.clone(),
         target_id: TargetId::new_random(),
         job_id: JobId::new_random(),
-        repository: "conformance-org/repo".parse().expect("static name is valid"),
+        repository: "conformance-org/repo"
+            .parse()
+            .expect("static name is valid"),
     }
 }
 
 /// Returns a runner name unique to this call.
 pub fn unique_runner_name() -> String {
-    format!("conformance-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+    format!(
+        "conformance-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    )
 }
 
 /// `add_instance` returns a non-empty cloud id and stadium kind, and a resource type.
@@ -101,7 +106,10 @@ pub async fn add_returns_cloud_id(stadium: &dyn Stadium, fixture: &Fixture) {
     let request = fixture.request(&unique_runner_name());
     let instance = stadium.add_instance(&request).await.expect("add_instance");
     assert!(!instance.cloud_id.is_empty(), "cloud id must not be empty");
-    assert!(!instance.stadium.is_empty(), "stadium kind must not be empty");
+    assert!(
+        !instance.stadium.is_empty(),
+        "stadium kind must not be empty"
+    );
     stadium
         .delete_instance(&instance.cloud_id, &request.labels)
         .await
@@ -129,7 +137,10 @@ pub async fn add_same_name_is_idempotent(stadium: &dyn Stadium, fixture: &Fixtur
     let name = unique_runner_name();
     let request = fixture.request(&name);
     let first = stadium.add_instance(&request).await.expect("add_instance");
-    let second = stadium.add_instance(&request).await.expect("second add_instance");
+    let second = stadium
+        .add_instance(&request)
+        .await
+        .expect("second add_instance");
     if fixture.idempotent_add {
         assert_eq!(
             first.cloud_id, second.cloud_id,
@@ -203,7 +214,10 @@ mod process_conformance {
     use crate::stadium::ProcessStadium;
 
     crate::stadium_conformance!(async {
-        let base = std::env::temp_dir().join(format!("myshoes-conformance-{}", uuid::Uuid::new_v4().simple()));
+        let base = std::env::temp_dir().join(format!(
+            "myshoes-conformance-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         Some((ProcessStadium::new(base), Fixture::harmless(true)))
     });
 }

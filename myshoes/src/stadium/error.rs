@@ -95,7 +95,10 @@ mod tests {
     fn retryable_split_matches_kind() {
         assert!(Error::Capacity { reason: "x".into() }.is_retryable());
         assert!(Error::Throttled { reason: "x".into() }.is_retryable());
-        assert!(Error::TimedOut { operation: "add_instance" }.is_retryable());
+        assert!(Error::TimedOut {
+            operation: "add_instance"
+        }
+        .is_retryable());
         assert!(!Error::InvalidRequest { reason: "x".into() }.is_retryable());
         assert!(!Error::AccessDenied { reason: "x".into() }.is_retryable());
         let io = std::io::Error::other("boom");
@@ -106,6 +109,9 @@ mod tests {
             source: Box::new(io),
         };
         assert!(backend.is_retryable());
-        assert_eq!(backend.to_string(), "test stadium failed during add_instance");
+        assert_eq!(
+            backend.to_string(),
+            "test stadium failed during add_instance"
+        );
     }
 }

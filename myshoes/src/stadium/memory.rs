@@ -135,9 +135,10 @@ impl Stadium for MemoryStadium {
         state
             .by_runner_name
             .insert(request.runner_name.clone(), instance.cloud_id.clone());
-        state
-            .running
-            .insert(instance.cloud_id.clone(), (instance.clone(), request.clone()));
+        state.running.insert(
+            instance.cloud_id.clone(),
+            (instance.clone(), request.clone()),
+        );
         Ok(instance)
     }
 

@@ -3,7 +3,7 @@
 //! A [`Stadium`] starts one instance (a machine, container or process) per runner with the
 //! runner's setup script, and deletes it again. [`MemoryStadium`] records calls for tests;
 //! [`ProcessStadium`] runs each setup script as a local child process. Other crates provide
-//! cloud Stadiums, and you can implement your own and check it with the [`conformance`]
+//! cloud Stadiums, and you can implement your own and check it with the `conformance`
 //! suite (feature `conformance`).
 
 #[cfg(any(test, feature = "conformance"))]
@@ -64,7 +64,7 @@ pub struct Instance {
 ///
 /// # Contract
 ///
-/// Every backend keeps these rules; the [`conformance`] suite checks each of them.
+/// Every backend keeps these rules; the `conformance` suite checks each of them.
 ///
 /// - Clones of a backend value share one state.
 /// - Errors say whether a retry may help ([`Error::is_retryable`]).

@@ -162,15 +162,22 @@ impl ProcessStadium {
     }
 
     async fn start(&self, request: &AddInstanceRequest) -> Result<Started> {
-        let cloud_id = format!("{}.{}", request.runner_name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let cloud_id = format!(
+            "{}.{}",
+            request.runner_name,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let dir = self.inner.base_dir.join(&cloud_id);
         let script = if self.inner.use_wrapper {
             request.setup_script.wrapper()
         } else {
             request.setup_script.script()
         };
-        let log = prepare_directory(&dir, script).map_err(|source| io_error("add_instance", source))?;
-        let log_for_stderr = log.try_clone().map_err(|source| io_error("add_instance", source))?;
+        let log =
+            prepare_directory(&dir, script).map_err(|source| io_error("add_instance", source))?;
+        let log_for_stderr = log
+            .try_clone()
+            .map_err(|source| io_error("add_instance", source))?;
 
         let mut command = Command::new("bash");
         command
@@ -187,7 +194,9 @@ impl ProcessStadium {
                 command.env(name, value);
             }
         }
-        let mut child = command.spawn().map_err(|source| io_error("add_instance", source))?;
+        let mut child = command
+            .spawn()
+            .map_err(|source| io_error("add_instance", source))?;
         let pid = child
             .id()
             .and_then(|id| i32::try_from(id).ok())

@@ -1,0 +1,356 @@
+//! The app: an HTTP webhook receiver and the dispatcher loop over shared backends.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use myshoes::credentials::StaticRegistrationToken;
+use myshoes::datastore::{Datastore, DatastoreExt, Error as DatastoreError};
+use myshoes::dispatcher::{Dispatcher, DispatcherConfig};
+use myshoes::secret::Secret;
+use myshoes::setup_script::RunnerSource;
+use myshoes::stadium::Stadium;
+use myshoes::webhook::{
+    receive, DecideConfig, Decision, ReceiverConfig, WebhookHeaders, DEFAULT_MAX_BODY_BYTES,
+};
+use myshoes::ErrorChain;
+use serde::Serialize;
+
+use crate::config::LoadedConfig;
+
+/// Everything the app needs besides its backends.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// Targets and profiles.
+    pub config: LoadedConfig,
+    /// Secret that GitHub signs webhooks with.
+    pub webhook_secret: Secret,
+    /// Registration token handed to every runner.
+    pub registration_token: Secret,
+    /// Where setup scripts get the Actions runner from.
+    pub runner_source: RunnerSource,
+    /// User that runs the runner, if not the app's user.
+    pub run_as: Option<String>,
+    /// Jobs dispatched at the same time.
+    pub max_concurrency: usize,
+    /// Largest webhook body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl AppOptions {
+    /// Creates options with a download of the pinned runner version, 4 concurrent jobs and
+    /// the default body limit.
+    pub fn new(config: LoadedConfig, webhook_secret: Secret, registration_token: Secret) -> Self {
+        Self {
+            config,
+            webhook_secret,
+            registration_token,
+            runner_source: RunnerSource::default(),
+            run_as: None,
+            max_concurrency: 4,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// Error returned when the app cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The webhook secret is empty.
+    #[error("the webhook secret is empty: set GITHUB_APP_SECRET to the secret of the GitHub App's webhook")]
+    EmptySecret,
+    /// A configured target could not be stored.
+    #[error("failed to create target {scope}")]
+    Target {
+        /// Scope of the target.
+        scope: String,
+        /// The Datastore error.
+        #[source]
+        source: DatastoreError,
+    },
+    /// The dispatcher settings are invalid.
+    #[error(transparent)]
+    Dispatcher(#[from] myshoes::dispatcher::ConfigError),
+}
+
+/// The running parts of the app.
+#[derive(Debug, Clone)]
+pub struct App {
+    datastore: Arc<dyn Datastore>,
+    dispatcher: Arc<Dispatcher>,
+    receiver: Arc<Receiver>,
+}
+
+#[derive(Debug)]
+struct Receiver {
+    datastore: Arc<dyn Datastore>,
+    secret: Secret,
+    config: ReceiverConfig,
+}
+
+/// JSON answer to a webhook delivery.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct WebhookResponse {
+    /// `enqueued`, `duplicate`, `ignored` or `rejected`.
+    pub result: String,
+    /// Why the delivery was ignored or rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Id of the stored job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Runner profile that matched the job's labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Scope of the target the job was stored for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl WebhookResponse {
+    fn new(result: &str) -> Self {
+        Self {
+            result: result.to_owned(),
+            reason: None,
+            job_id: None,
+            profile: None,
+            target: None,
+        }
+    }
+
+    fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+impl App {
+    /// Creates the configured targets in `datastore` and wires the receiver and dispatcher.
+    pub async fn new(
+        options: AppOptions,
+        datastore: Arc<dyn Datastore>,
+        stadium: Arc<dyn Stadium>,
+    ) -> Result<Self, AppError> {
+        if options.webhook_secret.is_empty() {
+            return Err(AppError::EmptySecret);
+        }
+        for target in &options.config.targets {
+            datastore
+                .create_target(target)
+                .await
+                .map_err(|source| AppError::Target {
+                    scope: target.scope.to_string(),
+                    source,
+                })?;
+        }
+
+        let mut dispatcher_config = DispatcherConfig::default();
+        dispatcher_config.runner_source = options.runner_source.clone();
+        dispatcher_config.run_as = options.run_as.clone();
+        dispatcher_config.max_concurrency = options.max_concurrency;
+        let dispatcher = Dispatcher::new(
+            datastore.clone(),
+            stadium,
+            Arc::new(StaticRegistrationToken::new(
+                options.registration_token.clone(),
+            )),
+            options.config.profiles.clone(),
+            dispatcher_config,
+        )?;
+
+        let decide = DecideConfig::new(options.config.profiles, options.config.github_host);
+        let receiver = Receiver {
+            datastore: datastore.clone(),
+            secret: options.webhook_secret,
+            config: ReceiverConfig::new(decide).with_max_body_bytes(options.max_body_bytes),
+        };
+        Ok(Self {
+            datastore,
+            dispatcher: Arc::new(dispatcher),
+            receiver: Arc::new(receiver),
+        })
+    }
+
+    /// Returns the Datastore.
+    pub fn datastore(&self) -> &Arc<dyn Datastore> {
+        &self.datastore
+    }
+
+    /// Returns the dispatcher, for subscribing to outcomes.
+    pub fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.dispatcher
+    }
+
+    /// Returns the HTTP routes: `POST /webhook` and `GET /healthz`.
+    pub fn router(&self) -> Router {
+        // One byte over the limit still reaches the handler, so that `receive` reports the
+        // size; anything larger is cut off by the server with 413.
+        let limit = self.receiver.config.max_body_bytes.saturating_add(1);
+        Router::new()
+            .route("/webhook", post(handle_webhook))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .layer(DefaultBodyLimit::max(limit))
+            .with_state(self.receiver.clone())
+    }
+
+    /// Serves HTTP on `listener` and runs the dispatcher until `shutdown` completes, then
+    /// stops both.
+    pub async fn run(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_sender, stop) = tokio::sync::watch::channel(false);
+        let mut dispatcher_stop = stop.clone();
+        let dispatcher = tokio::spawn(self.dispatcher.clone().run_until(async move {
+            let _ = dispatcher_stop.wait_for(|stopped| *stopped).await;
+        }));
+        let mut server_stop = stop;
+        let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
+            let _ = server_stop.wait_for(|stopped| *stopped).await;
+        });
+        let trigger = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_sender.send(true);
+        });
+        let served = server.await;
+        trigger.abort();
+        if let Err(error) = dispatcher.await {
+            tracing::error!(%error, "the dispatcher task failed");
+        }
+        served
+    }
+}
+
+fn reply(status: StatusCode, body: WebhookResponse) -> Response {
+    (status, Json(body)).into_response()
+}
+
+async fn handle_webhook(
+    State(receiver): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            tracing::warn!(status = status.as_u16(), error = %rejection.body_text(), "webhook body rejected");
+            let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "the body is larger than the limit of {} bytes",
+                    receiver.config.max_body_bytes
+                )
+            } else {
+                rejection.body_text()
+            };
+            return reply(status, WebhookResponse::new("rejected").with_reason(reason));
+        }
+    };
+    let headers = WebhookHeaders::from_pairs(
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+    );
+    let delivery_id = headers
+        .delivery_id()
+        .ok()
+        .flatten()
+        .unwrap_or("-")
+        .to_owned();
+
+    let received = match receive(&headers, &body, &receiver.secret, &receiver.config) {
+        Ok(received) => received,
+        Err(error) => {
+            let status =
+                StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
+            tracing::warn!(delivery_id, status = status.as_u16(), %error, "webhook rejected");
+            return reply(
+                status,
+                WebhookResponse::new("rejected").with_reason(error.to_string()),
+            );
+        }
+    };
+
+    let request = match received.decision {
+        Decision::Ignore(reason) => {
+            tracing::info!(delivery_id, event = %received.event, %reason, "webhook ignored");
+            return reply(
+                StatusCode::OK,
+                WebhookResponse::new("ignored").with_reason(reason.to_string()),
+            );
+        }
+        Decision::Enqueue(request) => request,
+    };
+
+    let target = match receiver
+        .datastore
+        .find_target_for_repository(&request.host, &request.repository)
+        .await
+    {
+        Ok(Some(target)) => target,
+        Ok(None) => {
+            let reason = format!(
+                "no active target for {} on {}: add the repository or its owner to [[targets]]",
+                request.repository, request.host
+            );
+            tracing::info!(delivery_id, repository = %request.repository, "webhook ignored: no target");
+            return reply(
+                StatusCode::OK,
+                WebhookResponse::new("ignored").with_reason(reason),
+            );
+        }
+        Err(error) => return datastore_unavailable(&delivery_id, &error),
+    };
+
+    let profile = request.profile.clone();
+    let job = request.into_job(target.id, Utc::now());
+    let mut response = WebhookResponse::new("enqueued");
+    response.job_id = Some(job.id.to_string());
+    response.profile = Some(profile);
+    response.target = Some(target.scope.to_string());
+    match receiver.datastore.enqueue_job(&job).await {
+        Ok(()) => {
+            tracing::info!(
+                delivery_id,
+                job_id = %job.id,
+                workflow_job_id = job.workflow_job_id,
+                target_id = %target.id,
+                "job enqueued"
+            );
+            reply(StatusCode::ACCEPTED, response)
+        }
+        Err(DatastoreError::AlreadyExists { .. }) => {
+            tracing::info!(delivery_id, job_id = %job.id, "duplicate delivery: the job was received already");
+            response.result = "duplicate".to_owned();
+            response.reason = Some(
+                "this job attempt was received already; no second runner is launched".to_owned(),
+            );
+            reply(StatusCode::OK, response)
+        }
+        Err(error) => datastore_unavailable(&delivery_id, &error),
+    }
+}
+
+/// Answers 503 so that the failed delivery shows in GitHub and can be redelivered.
+fn datastore_unavailable(delivery_id: &str, error: &DatastoreError) -> Response {
+    tracing::error!(delivery_id, error = %ErrorChain(error), "failed to store a webhook job");
+    reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        WebhookResponse::new("rejected")
+            .with_reason("the job store is unavailable; redeliver the webhook later"),
+    )
+}
+
+/// Default directory for runner working directories: `<temp dir>/myshoes-local`.
+pub fn default_instances_dir() -> PathBuf {
+    std::env::temp_dir().join("myshoes-local")
+}

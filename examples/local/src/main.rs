@@ -1,0 +1,203 @@
+//! `myshoes-local`: run the local myshoes app, or its demo.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use myshoes::datastore::MemoryDatastore;
+use myshoes::secret::Secret;
+use myshoes::setup_script::{RunnerSource, DEFAULT_RUNNER_VERSION};
+use myshoes::stadium::ProcessStadium;
+use myshoes::webhook::DEFAULT_MAX_BODY_BYTES;
+use myshoes_local::app::{default_instances_dir, App, AppOptions};
+use myshoes_local::config::ConfigFile;
+use myshoes_local::demo::{run_demo, stand_in_runner_dir, DemoOptions};
+use tracing_subscriber::EnvFilter;
+
+/// Local myshoes: GitHub webhooks in, ephemeral self-hosted runners out, in one process.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the webhook receiver and dispatcher until Ctrl-C.
+    Serve(ServeArgs),
+    /// Start the app on a free loopback port, send it a signed workflow_job webhook and
+    /// print each step. Needs no network and no GitHub account.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Configuration file with targets and runner profiles (TOML).
+    #[arg(long, env = "MYSHOES_CONFIG", default_value_os_t = default_config_path())]
+    config: PathBuf,
+
+    /// Pre-installed Actions runner directory (with config.sh and run.sh); each runner
+    /// gets a copy. Without it, serve downloads the runner.
+    #[arg(long, env = "RUNNER_DIR")]
+    runner_dir: Option<PathBuf>,
+
+    /// Actions runner version to download when no runner directory is given.
+    #[arg(long, env = "RUNNER_VERSION", default_value = DEFAULT_RUNNER_VERSION)]
+    runner_version: String,
+
+    /// Directory under which each runner gets its working directory.
+    #[arg(long, env = "MYSHOES_INSTANCES_DIR", default_value_os_t = default_instances_dir())]
+    instances_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Address to listen on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1")]
+    bind: IpAddr,
+
+    /// TCP port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+
+    /// Secret of the GitHub App's webhook; deliveries signed with another secret get 401.
+    #[arg(long, env = "GITHUB_APP_SECRET", hide_env_values = true)]
+    webhook_secret: String,
+
+    /// Runner registration token from GitHub (expires after one hour).
+    #[arg(long, env = "RUNNER_REGISTRATION_TOKEN", hide_env_values = true)]
+    registration_token: String,
+
+    /// User that runs the runner (through sudo), instead of the app's user.
+    #[arg(long, env = "RUNNER_USER")]
+    runner_user: Option<String>,
+
+    /// Jobs dispatched at the same time.
+    #[arg(long, env = "MAX_CONCURRENCY", default_value_t = 4)]
+    max_concurrency: usize,
+
+    /// Largest webhook body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Secret to sign the demo webhook with; a random one when absent.
+    #[arg(long, env = "GITHUB_APP_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+
+    /// Registration token for the runner; a placeholder when absent, which only the stand-in
+    /// runner accepts.
+    #[arg(long, env = "RUNNER_REGISTRATION_TOKEN", hide_env_values = true)]
+    registration_token: Option<String>,
+
+    /// Download and run the real Actions runner instead of the stand-in (needs network
+    /// access to GitHub and a real registration token).
+    #[arg(long)]
+    download_runner: bool,
+}
+
+fn default_config_path() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/myshoes.example.toml"))
+}
+
+fn runner_source(common: &CommonArgs, fallback: Option<PathBuf>) -> RunnerSource {
+    match common.runner_dir.clone().or(fallback) {
+        Some(path) => RunnerSource::PreInstalled { path, copy: true },
+        None => RunnerSource::Download {
+            version: common.runner_version.clone(),
+            url: None,
+        },
+    }
+}
+
+fn init_tracing(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn shutdown_signal() {
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        tracing::error!(%error, "failed to listen for Ctrl-C; stopping");
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = ConfigFile::load(&args.common.config)?;
+    let stadium = Arc::new(ProcessStadium::new(&args.common.instances_dir));
+    let mut options = AppOptions::new(
+        config,
+        Secret::new(args.webhook_secret),
+        Secret::new(args.registration_token),
+    );
+    options.runner_source = runner_source(&args.common, None);
+    options.run_as = args.runner_user;
+    options.max_concurrency = args.max_concurrency;
+    options.max_body_bytes = args.max_body_bytes;
+    let app = App::new(options, Arc::new(MemoryDatastore::new()), stadium.clone()).await?;
+
+    let address = SocketAddr::new(args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    tracing::info!(%address, config = %args.common.config.display(), "myshoes-local listening; POST GitHub webhooks to /webhook");
+    app.run(listener, shutdown_signal()).await?;
+    tracing::info!("stopping runner processes");
+    stadium.stop_all().await?;
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = ConfigFile::load(&args.common.config)?;
+    let fallback = (!args.download_runner).then(stand_in_runner_dir);
+    let secret = args
+        .webhook_secret
+        .unwrap_or_else(|| format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    let options = DemoOptions {
+        config,
+        webhook_secret: Secret::new(secret),
+        registration_token: Secret::new(
+            args.registration_token
+                .unwrap_or_else(|| "stand-in-registration-token".to_owned()),
+        ),
+        runner_source: runner_source(&args.common, fallback),
+        instances_dir: args.common.instances_dir,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    run_demo(options, |line| println!("{line}")).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => {
+            init_tracing("info");
+            serve(args).await
+        }
+        Command::Demo(args) => {
+            init_tracing("error");
+            demo(args).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", myshoes::ErrorChain(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The local app over HTTP on loopback: status codes, what is enqueued, and the demo.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use myshoes::datastore::{Datastore, MemoryDatastore};
+use myshoes::dispatcher::Outcome;
+use myshoes::secret::Secret;
+use myshoes::setup_script::RunnerSource;
+use myshoes::stadium::MemoryStadium;
+use myshoes_local::app::{App, AppOptions, WebhookResponse};
+use myshoes_local::config::ConfigFile;
+use myshoes_local::demo::{run_demo, sign, stand_in_runner_dir, DemoOptions, QUEUED_WEBHOOK};
+
+const SECRET: &str = "app-test-secret";
+
+fn example_config() -> myshoes_local::config::LoadedConfig {
+    ConfigFile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("myshoes.example.toml")).unwrap()
+}
+
+struct Running {
+    url: String,
+    datastore: Arc<MemoryDatastore>,
+    stadium: Arc<MemoryStadium>,
+    app: App,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(max_body_bytes: usize) -> Running {
+    let datastore = Arc::new(MemoryDatastore::new());
+    let stadium = Arc::new(MemoryStadium::new());
+    let mut options = AppOptions::new(
+        example_config(),
+        Secret::new(SECRET),
+        Secret::new("registration-token"),
+    );
+    options.max_body_bytes = max_body_bytes;
+    let app = App::new(options, datastore.clone(), stadium.clone())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running_app = app.clone();
+    let task = tokio::spawn(async move {
+        running_app
+            .run(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Running {
+        url,
+        datastore,
+        stadium,
+        app,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+async fn post(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, WebhookResponse) {
+    let mut request = client().post(format!("{url}/webhook")).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let parsed =
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{status} {text:?}: {error}"));
+    (status, parsed)
+}
+
+async fn post_signed(url: &str, event: &str, body: &[u8]) -> (u16, WebhookResponse) {
+    let signature = sign(&Secret::new(SECRET), body);
+    post(
+        url,
+        &[
+            ("X-GitHub-Event", event),
+            ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ("x-hub-signature-256", &signature),
+            ("content-type", "application/json"),
+        ],
+        body.to_vec(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn queued_webhook_enqueues_and_launches() {
+    let app = start(1 << 20).await;
+    let mut outcomes = app.app.dispatcher().subscribe();
+    let (status, response) = post_signed(&app.url, "workflow_job", QUEUED_WEBHOOK).await;
+    assert_eq!(status, 202, "{response:?}");
+    assert_eq!(response.result, "enqueued");
+    assert_eq!(response.profile.as_deref(), Some("linux-x64"));
+    assert_eq!(
+        response.target.as_deref(),
+        Some("octo-org/hello-world"),
+        "the repository target wins"
+    );
+
+    let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let Outcome::Launched { runner, .. } = outcome else {
+        panic!("expected a launch, got {outcome:?}");
+    };
+    assert_eq!(runner.job_id.to_string(), response.job_id.unwrap());
+    assert_eq!(app.stadium.running().len(), 1);
+    assert_eq!(app.datastore.list_runners().await.unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_delivery_enqueues_once() {
+    let app = start(1 << 20).await;
+    let mut outcomes = app.app.dispatcher().subscribe();
+    let (first, _) = post_signed(&app.url, "workflow_job", QUEUED_WEBHOOK).await;
+    assert_eq!(first, 202);
+    // Once while the job may still be queued, once after it was dispatched.
+    let (status, response) = post_signed(&app.url, "workflow_job", QUEUED_WEBHOOK).await;
+    assert_eq!(
+        (status, response.result.as_str()),
+        (200, "duplicate"),
+        "{response:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, response) = post_signed(&app.url, "workflow_job", QUEUED_WEBHOOK).await;
+    assert_eq!(
+        (status, response.result.as_str()),
+        (200, "duplicate"),
+        "{response:?}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !app.datastore.list_jobs().await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "jobs must be dispatched"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.stadium.running().len(), 1, "one runner for one job");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_signature_is_401_and_enqueues_nothing() {
+    let app = start(1 << 20).await;
+    let wrong = sign(&Secret::new("not the secret"), QUEUED_WEBHOOK);
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![
+            ("X-GitHub-Event", "workflow_job"),
+            ("X-Hub-Signature-256", &wrong),
+        ],
+        vec![("X-GitHub-Event", "workflow_job")],
+        vec![
+            ("X-GitHub-Event", "workflow_job"),
+            ("X-Hub-Signature-256", "sha256=zz"),
+        ],
+    ];
+    for headers in cases {
+        let (status, response) = post(&app.url, &headers, QUEUED_WEBHOOK.to_vec()).await;
+        assert_eq!(status, 401, "{headers:?}: {response:?}");
+        assert_eq!(response.result, "rejected");
+        assert!(!response.reason.unwrap_or_default().contains(SECRET));
+    }
+    assert!(app.datastore.list_jobs().await.unwrap().is_empty());
+    assert!(app.stadium.add_calls().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unparseable_body_is_400() {
+    let app = start(1 << 20).await;
+    let (status, response) = post_signed(&app.url, "workflow_job", b"{not json").await;
+    assert_eq!(status, 400, "{response:?}");
+    assert!(app.datastore.list_jobs().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversize_body_is_413() {
+    let app = start(1024).await;
+    let mut body = QUEUED_WEBHOOK.to_vec();
+    body.resize(4096, b' ');
+    let (status, response) = post_signed(&app.url, "workflow_job", &body).await;
+    assert_eq!(status, 413, "{response:?}");
+    assert!(response.reason.unwrap().contains("1024"));
+    assert!(app.datastore.list_jobs().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn ping_and_other_events_are_ignored() {
+    let app = start(1 << 20).await;
+    let (status, response) = post_signed(
+        &app.url,
+        "ping",
+        br#"{"zen":"Design for failure.","hook_id":1}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(response.result, "ignored");
+    let (status, response) = post_signed(&app.url, "push", b"{}").await;
+    assert_eq!(status, 200);
+    assert_eq!(response.result, "ignored");
+    let in_progress = String::from_utf8(QUEUED_WEBHOOK.to_vec())
+        .unwrap()
+        .replacen("\"queued\"", "\"in_progress\"", 1);
+    let (status, response) = post_signed(&app.url, "workflow_job", in_progress.as_bytes()).await;
+    assert_eq!(status, 200);
+    assert_eq!(response.result, "ignored", "{response:?}");
+    assert!(app.datastore.list_jobs().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_repository_is_ignored() {
+    let app = start(1 << 20).await;
+    let other = String::from_utf8(QUEUED_WEBHOOK.to_vec())
+        .unwrap()
+        .replace("octo-org/", "other-org/")
+        .replace("octo-org\"", "other-org\"");
+    let (status, response) = post_signed(&app.url, "workflow_job", other.as_bytes()).await;
+    assert_eq!(status, 200, "{response:?}");
+    assert_eq!(response.result, "ignored");
+    assert!(response.reason.unwrap().contains("no active target"));
+    assert!(app.datastore.list_jobs().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = start(1 << 20).await;
+    let response = client()
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn demo_runs_every_step_offline() {
+    let temp = tempfile::tempdir().unwrap();
+    let options = DemoOptions {
+        config: example_config(),
+        webhook_secret: Secret::new("demo-secret"),
+        registration_token: Secret::new("demo-registration-token"),
+        runner_source: RunnerSource::PreInstalled {
+            path: stand_in_runner_dir(),
+            copy: true,
+        },
+        instances_dir: temp.path().to_path_buf(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    let report = run_demo(options, |_| {}).await.unwrap();
+    for expected in [
+        "1. signature verified: HTTP 202",
+        "2. decision: enqueue, matched runner profile \"linux-x64\"",
+        "3. job stored:",
+        "4. runner name: myshoes-",
+        "5. instance launched on process:",
+        "6. runner recorded:",
+        "7. same delivery sent again: HTTP 200 duplicate",
+        "8. delivery with a wrong signature: HTTP 401 rejected",
+        "9. runner process exited with exit status: 0",
+        "NOTE: a stand-in runner ran",
+    ] {
+        assert!(
+            report.contains(expected),
+            "missing {expected:?} in:\n{report}"
+        );
+    }
+    assert!(
+        report.contains("stand-in"),
+        "the stand-in's own output is shown:\n{report}"
+    );
+    assert!(
+        !report.contains("demo-registration-token"),
+        "the token must not be printed:\n{report}"
+    );
+    assert!(!report.contains("demo-secret"));
+}
