@@ -1,4 +1,5 @@
 //! `myshoes-local`: run the local myshoes app, or its demo.
+#![forbid(unsafe_code)]
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
