@@ -159,6 +159,15 @@ pub enum ProfileError {
         /// Name of the profile.
         name: String,
     },
+    /// A profile label contains a comma or a control character, which the runner's
+    /// `config.sh --labels` cannot register.
+    #[error("runner profile {name:?} has label {label:?}, which contains a comma or a control character: runners cannot register such a label")]
+    InvalidLabel {
+        /// Name of the profile.
+        name: String,
+        /// The label.
+        label: String,
+    },
 }
 
 /// Runner profiles in matching order, with the label match mode.
@@ -186,6 +195,16 @@ impl Profiles {
             if profile.labels.iter().any(|label| label.trim().is_empty()) {
                 return Err(ProfileError::EmptyLabel {
                     name: profile.name.clone(),
+                });
+            }
+            if let Some(label) = profile
+                .labels
+                .iter()
+                .find(|label| label.contains(',') || label.chars().any(char::is_control))
+            {
+                return Err(ProfileError::InvalidLabel {
+                    name: profile.name.clone(),
+                    label: label.clone(),
                 });
             }
         }
@@ -361,5 +380,18 @@ mod tests {
             empty_label.unwrap_err(),
             ProfileError::EmptyLabel { .. }
         ));
+        for label in ["linux,x64", "line\nbreak", "tab\there"] {
+            let invalid = Profiles::new(
+                vec![RunnerProfile::new("a", [label])],
+                LabelMatchMode::Subset,
+            );
+            assert_eq!(
+                invalid.unwrap_err(),
+                ProfileError::InvalidLabel {
+                    name: "a".into(),
+                    label: label.into()
+                }
+            );
+        }
     }
 }

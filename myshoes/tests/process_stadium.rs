@@ -73,7 +73,9 @@ async fn process_runs_script_and_logs() {
         temp.path(),
         "env | cut -d= -f1 | sort > env.names\necho stand-in run finished",
     );
-    let stadium = ProcessStadium::new(temp.path().join("instances"));
+    let stadium = ProcessStadium::builder(temp.path().join("instances"))
+        .with_keep_files(true)
+        .build();
     let request = request(&runner, "myshoes-1-1", "token-that-stays-in-the-script");
 
     let instance = stadium.add_instance(&request).await.unwrap();
@@ -108,12 +110,16 @@ async fn process_runs_script_and_logs() {
         "the token must not reach the log"
     );
 
-    let script_mode = std::fs::metadata(dir.join(SCRIPT_FILE))
+    assert!(
+        !dir.join(SCRIPT_FILE).exists(),
+        "the script deletes itself, and the credential in it, when it starts"
+    );
+    let base_mode = std::fs::metadata(temp.path().join("instances"))
         .unwrap()
         .permissions()
         .mode()
         & 0o777;
-    assert_eq!(script_mode, 0o700, "the script holds a credential");
+    assert_eq!(base_mode, 0o700);
     let log_mode = std::fs::metadata(dir.join(LOG_FILE))
         .unwrap()
         .permissions()
@@ -226,4 +232,53 @@ async fn process_rejects_path_like_runner_name() {
     assert!(!error.is_retryable());
     assert!(error.to_string().contains("../escape"), "{error}");
     assert!(!temp.path().join("escape").exists());
+}
+
+#[tokio::test]
+async fn process_exit_keeps_only_log() {
+    let temp = tempfile::tempdir().unwrap();
+    let runner = stand_in_runner(temp.path(), "echo job output; touch left-behind");
+    let stadium = ProcessStadium::new(temp.path().join("instances"));
+    let instance = stadium
+        .add_instance(&request(&runner, "myshoes-4-1", "t"))
+        .await
+        .unwrap();
+    let dir = PathBuf::from(instance.address.clone().unwrap());
+    let status = tokio::time::timeout(
+        Duration::from_secs(60),
+        stadium.wait_for_exit(&instance.cloud_id),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(status.success());
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec![LOG_FILE.to_owned()], "only the log stays");
+    let log = std::fs::read_to_string(dir.join(LOG_FILE)).unwrap();
+    assert!(log.contains("job output"), "{log}");
+}
+
+#[tokio::test]
+async fn process_rejects_shared_base_directory() {
+    let temp = tempfile::tempdir().unwrap();
+    let runner = stand_in_runner(temp.path(), "true");
+    let base = temp.path().join("shared");
+    std::fs::create_dir(&base).unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let stadium = ProcessStadium::new(&base);
+    let error = stadium
+        .add_instance(&request(&runner, "myshoes-5-1", "t"))
+        .await
+        .unwrap_err();
+    let message = myshoes::ErrorChain(&error).to_string();
+    assert!(message.contains("writable by group or others"), "{message}");
+    assert!(!error.is_retryable());
+    assert_eq!(
+        std::fs::read_dir(&base).unwrap().count(),
+        0,
+        "nothing is started"
+    );
 }

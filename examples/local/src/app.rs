@@ -16,10 +16,11 @@ use myshoes::credentials::StaticRegistrationToken;
 use myshoes::datastore::{Datastore, DatastoreExt, Error as DatastoreError};
 use myshoes::dispatcher::{Dispatcher, DispatcherConfig};
 use myshoes::secret::Secret;
-use myshoes::setup_script::RunnerSource;
+use myshoes::setup_script::{RunnerCredential, RunnerSource, SetupScriptParams};
 use myshoes::stadium::Stadium;
 use myshoes::webhook::{
-    receive, DecideConfig, Decision, ReceiverConfig, WebhookHeaders, DEFAULT_MAX_BODY_BYTES,
+    receive, DecideConfig, Decision, ReceiverConfig, SignatureOptions, WebhookHeaders,
+    DEFAULT_MAX_BODY_BYTES,
 };
 use myshoes::ErrorChain;
 use serde::Serialize;
@@ -41,9 +42,17 @@ pub struct AppOptions {
     pub run_as: Option<String>,
     /// Jobs dispatched at the same time.
     pub max_concurrency: usize,
-    /// Largest webhook body accepted, in bytes.
+    /// Largest webhook body accepted, in bytes; at least [`MIN_BODY_LIMIT`].
     pub max_body_bytes: usize,
+    /// Webhook requests handled at once; more wait. Bounds the memory that buffered bodies
+    /// take, because a body is read whole before its signature can be checked.
+    pub max_webhook_requests: usize,
+    /// Whether deliveries signed only with HMAC-SHA1 (`X-Hub-Signature`) are accepted.
+    pub allow_sha1: bool,
 }
+
+/// Smallest body limit the app accepts; `workflow_job` deliveries are around 10 KB.
+pub const MIN_BODY_LIMIT: usize = 64 * 1024;
 
 impl AppOptions {
     /// Creates options with a download of the pinned runner version, 4 concurrent jobs and
@@ -57,6 +66,8 @@ impl AppOptions {
             run_as: None,
             max_concurrency: 4,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_webhook_requests: 16,
+            allow_sha1: false,
         }
     }
 }
@@ -79,6 +90,9 @@ pub enum AppError {
     /// The dispatcher settings are invalid.
     #[error(transparent)]
     Dispatcher(#[from] myshoes::dispatcher::ConfigError),
+    /// A setting would make every job fail, so the app does not start.
+    #[error("invalid setting: {0}")]
+    Invalid(String),
 }
 
 /// The running parts of the app.
@@ -94,6 +108,7 @@ struct Receiver {
     datastore: Arc<dyn Datastore>,
     secret: Secret,
     config: ReceiverConfig,
+    max_requests: usize,
 }
 
 /// JSON answer to a webhook delivery.
@@ -139,9 +154,7 @@ impl App {
         datastore: Arc<dyn Datastore>,
         stadium: Arc<dyn Stadium>,
     ) -> Result<Self, AppError> {
-        if options.webhook_secret.is_empty() {
-            return Err(AppError::EmptySecret);
-        }
+        validate_options(&options)?;
         for target in &options.config.targets {
             datastore
                 .create_target(target)
@@ -170,7 +183,10 @@ impl App {
         let receiver = Receiver {
             datastore: datastore.clone(),
             secret: options.webhook_secret,
-            config: ReceiverConfig::new(decide).with_max_body_bytes(options.max_body_bytes),
+            config: ReceiverConfig::new(decide)
+                .with_max_body_bytes(options.max_body_bytes)
+                .with_signature_options(SignatureOptions::default().with_sha1(options.allow_sha1)),
+            max_requests: options.max_webhook_requests,
         };
         Ok(Self {
             datastore,
@@ -194,8 +210,11 @@ impl App {
         // One byte over the limit still reaches the handler, so that `receive` reports the
         // size; anything larger is cut off by the server with 413.
         let limit = self.receiver.config.max_body_bytes.saturating_add(1);
+        let webhook = post(handle_webhook).layer(tower::limit::ConcurrencyLimitLayer::new(
+            self.receiver.max_requests,
+        ));
         Router::new()
-            .route("/webhook", post(handle_webhook))
+            .route("/webhook", webhook)
             .route("/healthz", get(|| async { "ok\n" }))
             .layer(DefaultBodyLimit::max(limit))
             .with_state(self.receiver.clone())
@@ -239,22 +258,6 @@ async fn handle_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            let status = rejection.status();
-            tracing::warn!(status = status.as_u16(), error = %rejection.body_text(), "webhook body rejected");
-            let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!(
-                    "the body is larger than the limit of {} bytes",
-                    receiver.config.max_body_bytes
-                )
-            } else {
-                rejection.body_text()
-            };
-            return reply(status, WebhookResponse::new("rejected").with_reason(reason));
-        }
-    };
     let headers = WebhookHeaders::from_pairs(
         headers
             .iter()
@@ -266,6 +269,22 @@ async fn handle_webhook(
         .flatten()
         .unwrap_or("-")
         .to_owned();
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "the request body is more than the maximum of {} bytes: GitHub sends at most 25 MB, so raise --max-body-bytes only if larger deliveries are expected",
+                    receiver.config.max_body_bytes
+                )
+            } else {
+                rejection.body_text()
+            };
+            tracing::warn!(delivery_id, status = status.as_u16(), %reason, "webhook rejected");
+            return reply(status, WebhookResponse::new("rejected").with_reason(reason));
+        }
+    };
 
     let received = match receive(&headers, &body, &receiver.secret, &receiver.config) {
         Ok(received) => received,
@@ -302,7 +321,12 @@ async fn handle_webhook(
                 "no active target for {} on {}: add the repository or its owner to [[targets]]",
                 request.repository, request.host
             );
-            tracing::info!(delivery_id, repository = %request.repository, "webhook ignored: no target");
+            tracing::info!(
+                delivery_id,
+                repository = %request.repository,
+                host = %request.host,
+                "webhook ignored: no active target for the repository on this host"
+            );
             return reply(
                 StatusCode::OK,
                 WebhookResponse::new("ignored").with_reason(reason),
@@ -338,6 +362,50 @@ async fn handle_webhook(
         }
         Err(error) => datastore_unavailable(&delivery_id, &error),
     }
+}
+
+/// Rejects settings that would let the app start and then drop every job.
+fn validate_options(options: &AppOptions) -> Result<(), AppError> {
+    if options.webhook_secret.is_empty() {
+        return Err(AppError::EmptySecret);
+    }
+    if options.max_body_bytes < MIN_BODY_LIMIT {
+        return Err(AppError::Invalid(format!(
+            "the body limit of {} bytes is below the minimum of {MIN_BODY_LIMIT} bytes",
+            options.max_body_bytes
+        )));
+    }
+    if options.max_webhook_requests == 0 {
+        return Err(AppError::Invalid(
+            "the number of webhook requests handled at once must be at least 1".to_owned(),
+        ));
+    }
+    if let RunnerSource::PreInstalled { path, .. } = &options.runner_source {
+        for script in ["config.sh", "run.sh"] {
+            if !path.join(script).is_file() {
+                return Err(AppError::Invalid(format!(
+                    "the runner directory {} has no {script}: point RUNNER_DIR at an extracted Actions runner",
+                    path.display()
+                )));
+            }
+        }
+    }
+    // Build one script per profile now, so that a bad token, label or runner setting stops
+    // the app at start instead of dropping every job later.
+    for profile in options.config.profiles.iter() {
+        let mut params = SetupScriptParams::new(
+            "https://github.com/startup-check",
+            RunnerCredential::RegistrationToken(options.registration_token.clone()),
+            "myshoes-startup-check",
+        );
+        params.labels = profile.labels.clone();
+        params.runner_source = options.runner_source.clone();
+        params.run_as = options.run_as.clone();
+        params.build().map_err(|error| {
+            AppError::Invalid(format!("runner profile {:?}: {error}", profile.name))
+        })?;
+    }
+    Ok(())
 }
 
 /// Answers 503 so that the failed delivery shows in GitHub and can be redelivered.

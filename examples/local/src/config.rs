@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use myshoes::model::{GitHubHost, ResourceType, Scope, Target};
+use myshoes::model::{GitHubHost, ResourceType, Scope, Target, TargetStatus};
 use myshoes::profile::{LabelMatchMode, Profiles, RunnerProfile};
 use serde::Deserialize;
 
@@ -36,6 +36,13 @@ pub struct TargetEntry {
     /// Default runner size; `unknown` when absent.
     #[serde(default)]
     pub resource_type: ResourceType,
+    /// `active` (the default) or `suspend`, which keeps the target but gives it no jobs.
+    #[serde(default = "active")]
+    pub status: TargetStatus,
+}
+
+fn active() -> TargetStatus {
+    TargetStatus::Active
 }
 
 /// Error returned for an unreadable or invalid configuration file.
@@ -122,7 +129,15 @@ impl ConfigFile {
                     entry.scope
                 )));
             }
-            targets.push(Target::new(entry.scope, host, entry.resource_type));
+            if !matches!(entry.status, TargetStatus::Active | TargetStatus::Suspend) {
+                return Err(invalid(format!(
+                    "target {} has status {}: use active or suspend",
+                    entry.scope, entry.status
+                )));
+            }
+            let mut target = Target::new(entry.scope, host, entry.resource_type);
+            target.status = entry.status;
+            targets.push(target);
         }
         Ok(LoadedConfig {
             github_host: file.github_host,
@@ -173,5 +188,23 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(twice.contains("listed twice"), "{twice}");
+
+        let deleted = ConfigFile::parse(
+            "[[targets]]\nscope = 'a'\nstatus = 'deleted'\n[[profiles]]\nname='p'\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(deleted.contains("use active or suspend"), "{deleted}");
+    }
+
+    #[test]
+    fn suspended_target_loads() {
+        let config = ConfigFile::parse(
+            "[[targets]]\nscope = 'a'\nstatus = 'suspend'\n[[profiles]]\nname='p'\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(config.targets[0].status, TargetStatus::Suspend);
     }
 }

@@ -229,7 +229,7 @@ pub async fn run_demo(
     let directory = PathBuf::from(instance.address.clone().unwrap_or_default());
     step(format!("4. runner name: {}", runner.name));
     step(format!(
-        "5. instance launched on {}: {} (script {}, log {})",
+        "5. instance launched on {}: {} (script {}, deleted by itself at start because it holds the token; log {})",
         instance.stadium,
         instance.cloud_id,
         directory.join(SCRIPT_FILE).display(),

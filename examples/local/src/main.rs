@@ -83,9 +83,17 @@ struct ServeArgs {
     #[arg(long, env = "MAX_CONCURRENCY", default_value_t = 4)]
     max_concurrency: usize,
 
-    /// Largest webhook body accepted, in bytes.
+    /// Largest webhook body accepted, in bytes (at least 65536).
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+
+    /// Webhook requests handled at once; more wait. Each may buffer up to --max-body-bytes.
+    #[arg(long, env = "MAX_WEBHOOK_REQUESTS", default_value_t = 16)]
+    max_webhook_requests: usize,
+
+    /// Accept deliveries signed only with HMAC-SHA1 (X-Hub-Signature), for old senders.
+    #[arg(long, env = "ALLOW_SHA1_SIGNATURES")]
+    allow_sha1_signatures: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,9 +133,12 @@ fn runner_source(common: &CommonArgs, fallback: Option<PathBuf>) -> RunnerSource
 fn init_tracing(default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 }
 
@@ -149,6 +160,8 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     options.run_as = args.runner_user;
     options.max_concurrency = args.max_concurrency;
     options.max_body_bytes = args.max_body_bytes;
+    options.max_webhook_requests = args.max_webhook_requests;
+    options.allow_sha1 = args.allow_sha1_signatures;
     let app = App::new(options, Arc::new(MemoryDatastore::new()), stadium.clone()).await?;
 
     let address = SocketAddr::new(args.bind, args.port);

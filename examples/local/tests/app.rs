@@ -202,14 +202,109 @@ async fn unparseable_body_is_400() {
 
 #[tokio::test]
 async fn oversize_body_is_413() {
-    let app = start(1024).await;
-    let mut body = QUEUED_WEBHOOK.to_vec();
-    body.resize(4096, b' ');
-    let (status, response) = post_signed(&app.url, "workflow_job", &body).await;
-    assert_eq!(status, 413, "{response:?}");
-    assert!(response.reason.unwrap().contains("1024"));
+    let limit = myshoes_local::app::MIN_BODY_LIMIT;
+    let app = start(limit).await;
+    // One byte over reaches the receiver; far over is cut off by the server. Both are 413.
+    for size in [limit + 1, limit * 4] {
+        let mut body = QUEUED_WEBHOOK.to_vec();
+        body.resize(size, b' ');
+        let (status, response) = post_signed(&app.url, "workflow_job", &body).await;
+        assert_eq!(status, 413, "{size} bytes: {response:?}");
+        let reason = response.reason.unwrap();
+        assert!(
+            reason.contains(&format!("maximum of {limit} bytes")),
+            "{reason}"
+        );
+    }
     assert!(app.datastore.list_jobs().await.unwrap().is_empty());
     app.stop().await;
+}
+
+async fn start_error(options: AppOptions) -> String {
+    let error = App::new(
+        options,
+        Arc::new(MemoryDatastore::new()),
+        Arc::new(MemoryStadium::new()),
+    )
+    .await
+    .unwrap_err();
+    myshoes::ErrorChain(&error).to_string()
+}
+
+#[tokio::test]
+async fn startup_rejects_settings_that_drop_jobs() {
+    let options = || {
+        AppOptions::new(
+            example_config(),
+            Secret::new(SECRET),
+            Secret::new("registration-token"),
+        )
+    };
+
+    let mut empty_token = options();
+    empty_token.registration_token = Secret::new("");
+    let message = start_error(empty_token).await;
+    assert!(
+        message.contains("runner profile") && message.contains("registration token"),
+        "{message}"
+    );
+
+    let mut empty_secret = options();
+    empty_secret.webhook_secret = Secret::new("");
+    assert!(start_error(empty_secret)
+        .await
+        .contains("GITHUB_APP_SECRET"));
+
+    let mut tiny_limit = options();
+    tiny_limit.max_body_bytes = 0;
+    assert!(start_error(tiny_limit).await.contains("below the minimum"));
+
+    let mut missing_runner = options();
+    missing_runner.runner_source = RunnerSource::PreInstalled {
+        path: "/nonexistent/runner".into(),
+        copy: true,
+    };
+    let message = start_error(missing_runner).await;
+    assert!(
+        message.contains("/nonexistent/runner has no config.sh"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn sha1_only_follows_setting() {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(QUEUED_WEBHOOK);
+    let signature = format!("sha1={}", hex::encode(mac.finalize().into_bytes()));
+    let headers = [
+        ("X-GitHub-Event", "workflow_job"),
+        ("X-Hub-Signature", signature.as_str()),
+    ];
+
+    let app = start(1 << 20).await;
+    let (status, _) = post(&app.url, &headers, QUEUED_WEBHOOK.to_vec()).await;
+    assert_eq!(status, 401, "SHA-1 only is rejected by default");
+    app.stop().await;
+
+    let datastore = Arc::new(MemoryDatastore::new());
+    let mut options = AppOptions::new(
+        example_config(),
+        Secret::new(SECRET),
+        Secret::new("registration-token"),
+    );
+    options.allow_sha1 = true;
+    let app = App::new(options, datastore.clone(), Arc::new(MemoryStadium::new()))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app.router()).await });
+    let (status, response) = post(&url, &headers, QUEUED_WEBHOOK.to_vec()).await;
+    assert_eq!(status, 202, "{response:?}");
+    server.abort();
 }
 
 #[tokio::test]

@@ -5,11 +5,15 @@
 //! expands every case into its own `#[tokio::test]`, so a report names the failing case:
 //!
 //! ```
+//! use std::time::Duration;
 //! use myshoes::datastore::MemoryDatastore;
 //! use myshoes::datastore::conformance::Capabilities;
 //!
+//! // The capabilities must state the store's real visibility timeout.
 //! myshoes::datastore_conformance!(
-//!     async { Some(MemoryDatastore::new()) },
+//!     async {
+//!         Some(MemoryDatastore::builder().with_visibility_timeout(Duration::from_millis(500)).build())
+//!     },
 //!     Capabilities::all()
 //! );
 //! # fn main() {}

@@ -35,12 +35,11 @@ pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// after the first delivery's job was dispatched. A stale acknowledgement handle fails
 /// with [`Error::Conflict`]. [`MemoryDatastore::receive_jobs`] wakes as soon
 /// as a job is enqueued or a retried job becomes visible, without polling.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MemoryDatastore {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     state: Mutex<State>,
     job_available: Notify,
@@ -130,6 +129,13 @@ impl MemoryDatastore {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Default for MemoryDatastore {
+    /// Same as [`MemoryDatastore::new`].
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -552,5 +558,33 @@ impl Datastore for MemoryDatastore {
                 format!("held by {}, not by {owner}", held.lease.owner),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datastore::conformance::sample_job;
+
+    #[tokio::test]
+    async fn default_matches_new() {
+        let store = MemoryDatastore::default();
+        let job = sample_job(TargetId::new_random());
+        store.enqueue_job(&job).await.unwrap();
+
+        let received = store.receive_jobs(1, Duration::ZERO).await.unwrap();
+        assert_eq!(received.len(), 1);
+        let again = store.receive_jobs(1, Duration::ZERO).await.unwrap();
+        assert!(
+            again.is_empty(),
+            "default() must keep the visibility timeout of new()"
+        );
+
+        store.delete_job(&received[0].ack).await.unwrap();
+        let duplicate = store.enqueue_job(&job).await;
+        assert!(
+            matches!(duplicate, Err(Error::AlreadyExists { .. })),
+            "default() must keep the deduplication window of new()"
+        );
     }
 }

@@ -86,6 +86,9 @@ impl Dispatcher {
             }
         }
 
+        while let Some(finished) = tasks.try_join_next() {
+            log_task_panic(finished);
+        }
         tracing::info!(
             in_progress = tasks.len(),
             "dispatcher stopping; waiting for jobs in progress"

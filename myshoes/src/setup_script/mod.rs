@@ -45,6 +45,11 @@ mod render;
 mod validate;
 
 pub use error::SetupScriptError;
+
+/// Argument that makes a setup script delete its own file as soon as it starts, so the
+/// credential it contains does not stay on disk: `bash setup.sh --remove-script-file`.
+/// The wrapper form always passes it.
+pub const REMOVE_SCRIPT_FILE_FLAG: &str = "--remove-script-file";
 pub use params::{
     RunnerCredential, RunnerSource, SetupScriptParams, DEFAULT_RUNNER_VERSION, DEFAULT_WORK_FOLDER,
     MAX_RUNNER_NAME_LEN,

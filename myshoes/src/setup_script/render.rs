@@ -10,11 +10,7 @@ use base64::Engine as _;
 use flate2::{write::GzEncoder, Compression};
 
 use super::quote::shell_quote;
-use super::{RunnerCredential, RunnerSource, SetupScriptParams};
-
-/// Argument with which the wrapper starts the decoded script, so the script deletes its
-/// temporary file, which contains the credential, as soon as bash has opened it.
-const REMOVE_SCRIPT_FILE_FLAG: &str = "--remove-script-file";
+use super::{RunnerCredential, RunnerSource, SetupScriptParams, REMOVE_SCRIPT_FILE_FLAG};
 
 /// Builds the setup script from parameters that passed validation.
 pub(super) fn render_script(params: &SetupScriptParams) -> String {

@@ -2,9 +2,9 @@
 //!
 //! A [`Stadium`] starts one instance (a machine, container or process) per runner with the
 //! runner's setup script, and deletes it again. [`MemoryStadium`] records calls for tests;
-//! [`ProcessStadium`] runs each setup script as a local child process. Other crates provide
-//! cloud Stadiums, and you can implement your own and check it with the `conformance`
-//! suite (feature `conformance`).
+//! [`ProcessStadium`] runs each setup script as a local child process. A cloud backend
+//! implements the same trait, and the `conformance` suite (feature `conformance`) checks
+//! any implementation against the contract below.
 
 #[cfg(any(test, feature = "conformance"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
@@ -82,7 +82,9 @@ pub trait Stadium: fmt::Debug + fmt::Display + Send + Sync + 'static {
     ///   `idempotent_add`).
     async fn add_instance(&self, request: &AddInstanceRequest) -> Result<Instance>;
 
-    /// Stops and removes an instance.
+    /// Stops an instance and releases what it holds. `labels` are the labels the instance
+    /// was launched with, for backends that keep one pool per label set; others ignore them.
+    /// What remains afterwards (logs, stopped-task records) depends on the backend.
     ///
     /// # Contract
     /// - Idempotent: an unknown, stopped or already deleted instance counts as deleted and

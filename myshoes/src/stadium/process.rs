@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -13,11 +13,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, Uid};
 use tokio::process::Command;
 use tokio::sync::{watch, Mutex};
 
 use super::{AddInstanceRequest, Error, Instance, Result, Stadium};
+use crate::setup_script::REMOVE_SCRIPT_FILE_FLAG;
 
 /// File name of the setup script in each instance's working directory.
 pub const SCRIPT_FILE: &str = "setup.sh";
@@ -30,15 +31,20 @@ const PASSED_ENV: [&str; 5] = ["PATH", "LANG", "LC_ALL", "USER", "LOGNAME"];
 
 /// A Stadium that runs each setup script as a child process of this process, on this host.
 ///
-/// **It runs CI jobs on the host**, with the privileges of this process: a workflow can
-/// read and change whatever this user can. Use it for development, demos and hosts
-/// dedicated to runners, never on a machine with secrets a CI job must not see.
+/// **It runs CI jobs on the host.** Without a run-as user in the setup script, a workflow
+/// runs as the user of this process and can read and change whatever that user can,
+/// including this process's environment (`/proc/<pid>/environ`) and so any secret passed
+/// in it. Use it for development and demos, or give the setup script a dedicated run-as
+/// user on hosts that serve real jobs.
 ///
-/// Each instance gets its own working directory `<base>/<runner name>.<random>` that holds
-/// the script ([`SCRIPT_FILE`], mode 0700, because it contains the runner's credential)
-/// and its output ([`LOG_FILE`]). The cloud id is the directory's name and
-/// [`Instance::address`] is its path. The directory is kept after the process ends, for
-/// inspection.
+/// The base directory is created with mode 0700 and must belong to this process's user
+/// and not be writable by group or others; `add_instance` fails otherwise. Each instance
+/// gets its own working directory `<base>/<runner name>.<random>` that holds the script
+/// ([`SCRIPT_FILE`], mode 0700) and its output ([`LOG_FILE`], mode 0600). The script runs as
+/// `bash setup.sh --remove-script-file`, so it deletes itself, and the credential in it, as
+/// soon as it starts. When the process ends, everything in the working directory except
+/// the log is removed, unless [`ProcessStadiumBuilder::with_keep_files`] says otherwise.
+/// The cloud id is the directory's name and [`Instance::address`] is its path.
 ///
 /// The script runs with `bash` in a new process group, with standard input closed, `HOME`
 /// set to the working directory and only `PATH`, `LANG`, `LC_ALL`, `USER` and `LOGNAME`
@@ -57,6 +63,7 @@ struct Inner {
     base_dir: PathBuf,
     stop_grace: Duration,
     use_wrapper: bool,
+    keep_files: bool,
     state: Mutex<State>,
 }
 
@@ -78,6 +85,7 @@ pub struct ProcessStadiumBuilder {
     base_dir: PathBuf,
     stop_grace: Duration,
     use_wrapper: bool,
+    keep_files: bool,
 }
 
 impl ProcessStadiumBuilder {
@@ -96,6 +104,14 @@ impl ProcessStadiumBuilder {
         self
     }
 
+    /// Keeps every file of an instance's working directory after its process ends (default
+    /// off: only the log is kept, so a long-running host does not fill its disk with runner
+    /// copies).
+    pub fn with_keep_files(mut self, keep_files: bool) -> Self {
+        self.keep_files = keep_files;
+        self
+    }
+
     /// Builds the Stadium. The base directory is created on the first launch.
     pub fn build(self) -> ProcessStadium {
         ProcessStadium {
@@ -103,6 +119,7 @@ impl ProcessStadiumBuilder {
                 base_dir: self.base_dir,
                 stop_grace: self.stop_grace,
                 use_wrapper: self.use_wrapper,
+                keep_files: self.keep_files,
                 state: Mutex::new(State::default()),
             }),
         }
@@ -121,6 +138,7 @@ impl ProcessStadium {
             base_dir: base_dir.into(),
             stop_grace: Duration::from_secs(10),
             use_wrapper: false,
+            keep_files: false,
         }
     }
 
@@ -149,16 +167,33 @@ impl ProcessStadium {
             .is_some_and(|started| started.exit.borrow().is_none())
     }
 
-    /// Stops every instance this value started, for a clean shutdown.
+    /// Stops every instance this value started, all at once, for a clean shutdown, and
+    /// returns the first error.
     pub async fn stop_all(&self) -> Result<()> {
         let cloud_ids: Vec<String> = {
             let state = self.inner.state.lock().await;
             state.by_cloud_id.keys().cloned().collect()
         };
+        let mut stops = tokio::task::JoinSet::new();
         for cloud_id in cloud_ids {
-            self.delete_instance(&cloud_id, &[]).await?;
+            let stadium = self.clone();
+            stops.spawn(async move { stadium.delete_instance(&cloud_id, &[]).await });
         }
-        Ok(())
+        let mut first_error = None;
+        while let Some(stopped) = stops.join_next().await {
+            let result = stopped.unwrap_or_else(|join_error| {
+                Err(Error::Backend {
+                    backend: "process",
+                    operation: "delete_instance",
+                    retryable: false,
+                    source: Box::new(join_error),
+                })
+            });
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     async fn start(&self, request: &AddInstanceRequest) -> Result<Started> {
@@ -167,6 +202,8 @@ impl ProcessStadium {
             request.runner_name,
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
+        prepare_base_directory(&self.inner.base_dir)
+            .map_err(|source| io_error("add_instance", source))?;
         let dir = self.inner.base_dir.join(&cloud_id);
         let script = if self.inner.use_wrapper {
             request.setup_script.wrapper()
@@ -182,6 +219,7 @@ impl ProcessStadium {
         let mut command = Command::new("bash");
         command
             .arg(SCRIPT_FILE)
+            .arg(REMOVE_SCRIPT_FILE_FLAG)
             .current_dir(&dir)
             .env_clear()
             .env("HOME", &dir)
@@ -204,6 +242,8 @@ impl ProcessStadium {
 
         let (exit_sender, exit) = watch::channel(None);
         let runner_name = request.runner_name.clone();
+        let keep_files = self.inner.keep_files;
+        let working_dir = dir.clone();
         tokio::spawn(async move {
             let status = match child.wait().await {
                 Ok(status) => Some(status),
@@ -212,7 +252,22 @@ impl ProcessStadium {
                     None
                 }
             };
-            tracing::debug!(runner_name, ?status, "runner process exited");
+            match status {
+                Some(status) if status.success() => {
+                    tracing::debug!(runner_name, %status, "runner process exited");
+                }
+                _ => tracing::warn!(
+                    runner_name,
+                    status = ?status,
+                    log = %working_dir.join(LOG_FILE).display(),
+                    "runner process failed; see its log"
+                ),
+            }
+            if !keep_files {
+                if let Err(error) = remove_all_but_log(&working_dir) {
+                    tracing::warn!(runner_name, %error, "failed to clean the runner's working directory");
+                }
+            }
             // Nobody listening is fine: the Stadium may have been dropped.
             let _ = exit_sender.send(status.or_else(failed_status));
         });
@@ -243,6 +298,49 @@ fn io_error(operation: &'static str, source: std::io::Error) -> Error {
         retryable: false,
         source: Box::new(source),
     }
+}
+
+/// Creates the base directory with mode 0700 if needed, and checks that it belongs to this
+/// user and that no one else can write to it, so no other user can swap a runner's files.
+fn prepare_base_directory(base: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(base)?;
+    let metadata = fs::metadata(base)?;
+    let owner = Uid::from_raw(metadata.uid());
+    if owner != Uid::current() {
+        return Err(std::io::Error::other(format!(
+            "the instances directory {} belongs to uid {owner}, not to this process's uid {}; choose a directory of your own",
+            base.display(),
+            Uid::current()
+        )));
+    }
+    if metadata.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "the instances directory {} is writable by group or others (mode {:o}); run chmod 700 on it",
+            base.display(),
+            metadata.mode() & 0o777
+        )));
+    }
+    Ok(())
+}
+
+/// Removes everything in a working directory except the log.
+fn remove_all_but_log(dir: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == LOG_FILE {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates the working directory, writes the script into it and opens the log file.

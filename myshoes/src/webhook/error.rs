@@ -10,7 +10,7 @@ pub enum WebhookError {
     /// The body is larger than the configured maximum.
     #[error(
         "the request body is {size} bytes, more than the maximum of {max} bytes: \
-         GitHub sends at most 25 MB, so raise the receiver's max_body_bytes only if \
+         GitHub sends at most 25 MB, so raise the receiver's body size limit only if \
          larger deliveries are expected"
     )]
     BodyTooLarge {
@@ -60,8 +60,8 @@ pub enum WebhookError {
     /// Only the HMAC-SHA1 `X-Hub-Signature` header is present and SHA-1 is not allowed.
     #[error(
         "the request carries only the HMAC-SHA1 X-Hub-Signature header, and SHA-1 signatures \
-         are not accepted: make the sender add X-Hub-Signature-256, or allow SHA-1 with \
-         SignatureOptions::with_sha1"
+         are not accepted: make the sender add X-Hub-Signature-256, or allow SHA-1 signatures \
+         in the receiver's settings"
     )]
     Sha1NotAllowed,
 
