@@ -83,6 +83,8 @@
 pub mod credentials;
 pub mod datastore;
 pub mod dispatcher;
+pub mod github;
+pub mod job_status;
 pub mod model;
 pub mod profile;
 pub mod secret;
