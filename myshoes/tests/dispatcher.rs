@@ -46,6 +46,8 @@ fn config() -> DispatcherConfig {
         max_attempts: 3,
         base_delay: Duration::ZERO,
         max_delay: Duration::ZERO,
+        jitter: false,
+        max_age: None,
     };
     config.receive_wait = Duration::from_secs(5);
     config
@@ -449,4 +451,197 @@ async fn loop_bounds_concurrency() {
     assert_eq!(datastore.list_runners().await.unwrap().len(), 10);
     stop.send(()).unwrap();
     running.await.unwrap();
+}
+
+#[derive(Debug)]
+struct FixedStatus(Result<myshoes::job_status::WorkflowJobStatus, &'static str>);
+
+#[async_trait]
+impl myshoes::job_status::JobStatusSource for FixedStatus {
+    async fn workflow_job_status(
+        &self,
+        _job: &Job,
+    ) -> Result<myshoes::job_status::WorkflowJobStatus, myshoes::datastore::BoxError> {
+        self.0.clone().map_err(|message| message.into())
+    }
+}
+
+async fn harness_with_status(status: FixedStatus) -> Harness {
+    let mut h = harness().await;
+    let dispatcher = Dispatcher::new(
+        h.datastore.clone(),
+        h.stadium.clone(),
+        Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
+        profiles(),
+        config(),
+    )
+    .unwrap()
+    .with_job_status_source(Arc::new(status));
+    h.dispatcher = Arc::new(dispatcher);
+    h
+}
+
+#[tokio::test]
+async fn started_or_finished_job_is_skipped() {
+    use myshoes::job_status::WorkflowJobStatus;
+    for status in [WorkflowJobStatus::InProgress, WorkflowJobStatus::Completed] {
+        let h = harness_with_status(FixedStatus(Ok(status.clone()))).await;
+        h.enqueue(&["linux"]).await;
+        let outcome = h.process_next().await;
+        let Outcome::Skipped { reason, .. } = outcome else {
+            panic!("{status}: expected a skip, got {outcome:?}");
+        };
+        assert!(reason.contains(&status.to_string()), "{reason}");
+        assert!(
+            h.stadium.add_calls().is_empty(),
+            "{status}: nothing may launch"
+        );
+        assert!(
+            h.datastore.list_jobs().await.unwrap().is_empty(),
+            "the job is acknowledged"
+        );
+    }
+}
+
+#[tokio::test]
+async fn queued_job_passes_status_check() {
+    let h = harness_with_status(FixedStatus(Ok(
+        myshoes::job_status::WorkflowJobStatus::Queued,
+    )))
+    .await;
+    h.enqueue(&["linux"]).await;
+    assert!(matches!(h.process_next().await, Outcome::Launched { .. }));
+    assert_eq!(h.dispatcher.status_check_errors(), 0);
+}
+
+#[tokio::test]
+async fn status_check_error_launches_and_counts() {
+    let h = harness_with_status(FixedStatus(Err("GitHub timed out"))).await;
+    h.enqueue(&["linux"]).await;
+    assert!(matches!(h.process_next().await, Outcome::Launched { .. }));
+    assert_eq!(h.dispatcher.status_check_errors(), 1);
+}
+
+#[tokio::test]
+async fn relaunch_of_launched_job_is_skipped() {
+    // A Datastore without a deduplication window lets a redelivered job into the queue;
+    // the launch claim still stops a second runner.
+    let datastore = Arc::new(
+        MemoryDatastore::builder()
+            .with_dedup_window(Duration::ZERO)
+            .build(),
+    );
+    let stadium = Arc::new(MemoryStadium::new());
+    let target = Target::new(
+        "octo-org".parse().unwrap(),
+        GitHubHost::github_com(),
+        ResourceType::Small,
+    );
+    datastore.create_target(&target).await.unwrap();
+    let dispatcher = Dispatcher::new(
+        datastore.clone(),
+        stadium.clone(),
+        Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
+        profiles(),
+        config(),
+    )
+    .unwrap();
+    let mut job = sample_job(target.id);
+    job.labels = vec!["linux".into()];
+
+    for round in 0..3 {
+        datastore.enqueue_job(&job).await.unwrap();
+        let received = datastore
+            .receive_jobs(1, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .remove(0);
+        let outcome = dispatcher.process(received).await;
+        if round == 0 {
+            assert!(matches!(outcome, Outcome::Launched { .. }), "{outcome:?}");
+        } else {
+            assert!(
+                matches!(outcome, Outcome::Skipped { .. }),
+                "round {round}: {outcome:?}"
+            );
+        }
+    }
+    assert_eq!(
+        stadium.add_calls().len(),
+        1,
+        "one launch for one job attempt"
+    );
+    assert_eq!(datastore.list_runners().await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_dispatchers_launch_once() {
+    // Two dispatchers see the same job attempt at once (two copies in two queues, as two
+    // webhooks with different delivery ids could produce with a queue that does not
+    // deduplicate), sharing one Datastore for claims and one Stadium.
+    let shared = Arc::new(MemoryDatastore::new());
+    let stadium = Arc::new(MemoryStadium::new());
+    let target = Target::new(
+        "octo-org".parse().unwrap(),
+        GitHubHost::github_com(),
+        ResourceType::Small,
+    );
+    shared.create_target(&target).await.unwrap();
+    let mut job = sample_job(target.id);
+    job.labels = vec!["linux".into()];
+    let make = |owner: &str| {
+        let mut config = config();
+        config.owner_id = owner.to_owned();
+        Arc::new(
+            Dispatcher::new(
+                shared.clone(),
+                stadium.clone(),
+                Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
+                profiles(),
+                config,
+            )
+            .unwrap(),
+        )
+    };
+    let (a, b) = (make("dispatcher-a"), make("dispatcher-b"));
+    let ack = |n: &str| myshoes::datastore::ReceivedJob {
+        job: job.clone(),
+        ack: myshoes::datastore::AckHandle::new(job.id, n),
+    };
+    let (first, second) = tokio::join!(a.process(ack("copy-a")), b.process(ack("copy-b")));
+    let launched = [&first, &second]
+        .iter()
+        .filter(|outcome| matches!(outcome, Outcome::Launched { .. }))
+        .count();
+    assert_eq!(launched, 1, "{first:?} {second:?}");
+    assert_eq!(
+        stadium.add_calls().len(),
+        1,
+        "one instance for one job attempt"
+    );
+}
+
+#[tokio::test]
+async fn old_job_is_dropped_despite_attempts() {
+    let mut config = config();
+    config.retry.max_attempts = 100;
+    config.retry.max_age = Some(Duration::from_secs(60));
+    let h = harness_with(
+        Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
+        config,
+    )
+    .await;
+    let mut job = sample_job(h.target.id);
+    job.labels = vec!["linux".into()];
+    job.received_at = chrono::Utc::now() - chrono::Duration::seconds(120);
+    h.datastore.enqueue_job(&job).await.unwrap();
+    h.stadium.push_failure(ScriptedFailure::Capacity);
+    let Outcome::Dropped { reason, .. } = h.process_next().await else {
+        panic!("a job past max_age must be dropped");
+    };
+    assert!(
+        reason.starts_with("gave up after 120 s since the webhook")
+            || reason.starts_with("gave up after 121 s"),
+        "{reason}"
+    );
 }

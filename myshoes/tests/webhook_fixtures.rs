@@ -33,7 +33,9 @@ enum Expected {
     Enqueue(&'static str),
     /// A `workflow_job` with this action, ignored because it is not `queued`.
     NotQueued(&'static str),
-    /// A queued `workflow_job` whose labels no profile accepts.
+    /// A `workflow_job` that started or finished: cancels a pending launch of its attempt.
+    Cancel(&'static str),
+    /// A `workflow_job` whose labels no profile accepts.
     NoProfile,
     /// Not a `workflow_job` event.
     NotWorkflowJob,
@@ -72,7 +74,7 @@ const EXPECTED: &[(&str, Expected)] = &[
     // Its labels match the `gpu` profile, but the action is in_progress.
     (
         "ghes-35/workflow_job/in_progress.from-index.json",
-        Expected::NotQueued("in_progress"),
+        Expected::Cancel("in_progress"),
     ),
     ("installation/created.json", Expected::NotWorkflowJob),
     (
@@ -91,19 +93,16 @@ const EXPECTED: &[(&str, Expected)] = &[
     ("ping/with-organization.json", Expected::NotWorkflowJob),
     (
         "workflow_job/completed.failure.with-organization.json",
-        Expected::NotQueued("completed"),
+        Expected::NoProfile,
     ),
     (
         "workflow_job/completed.success.with-organization.json",
-        Expected::NotQueued("completed"),
+        Expected::NoProfile,
     ),
-    (
-        "workflow_job/in_progress.json",
-        Expected::NotQueued("in_progress"),
-    ),
+    ("workflow_job/in_progress.json", Expected::NoProfile),
     (
         "workflow_job/in_progress.with-queued-steps.json",
-        Expected::NotQueued("in_progress"),
+        Expected::NoProfile,
     ),
     // `ubuntu-latest` is a GitHub-hosted label that no profile carries.
     ("workflow_job/queued.json", Expected::NoProfile),
@@ -241,6 +240,18 @@ fn shared_fixtures_match_table() {
                 assert_eq!(got.as_str(), action, "{relative}");
             }
             (Expected::NoProfile, Decision::Ignore(IgnoreReason::NoMatchingProfile { .. })) => {}
+            (Expected::Cancel(action), Decision::Cancel(cancel)) => {
+                assert_eq!(cancel.action.as_str(), action, "{relative}");
+                assert_eq!(
+                    cancel.job_id,
+                    myshoes::model::JobId::for_workflow_job(
+                        &cancel.host,
+                        cancel.workflow_job_id,
+                        cancel.run_attempt
+                    ),
+                    "{relative}"
+                );
+            }
             (
                 Expected::NotWorkflowJob,
                 Decision::Ignore(IgnoreReason::NotWorkflowJob { event: got }),
@@ -284,7 +295,7 @@ fn shared_queued_with_deployment_fields() {
 fn expect_request(received: Received) -> JobRequest {
     match received.decision {
         Decision::Enqueue(request) => request,
-        Decision::Ignore(reason) => panic!("ignored: {reason}"),
+        other => panic!("expected a job, got {other:?}"),
     }
 }
 
@@ -354,15 +365,19 @@ fn own_fixture_as_form_is_enqueued() {
 }
 
 #[test]
-fn own_fixture_in_progress_is_ignored() {
+fn own_fixture_in_progress_cancels() {
     let json = std::str::from_utf8(OWN_QUEUED).expect("UTF-8 fixture");
     let body = json.replacen(r#""action":"queued""#, r#""action":"in_progress""#, 1);
     let received = receive_signed("workflow_job", body.as_bytes()).expect("accepted");
+    let Decision::Cancel(cancel) = received.decision else {
+        panic!("expected a cancel, got {:?}", received.decision);
+    };
+    assert_eq!(cancel.action, WorkflowJobAction::InProgress);
+    let queued = expect_request(receive_signed("workflow_job", OWN_QUEUED).expect("accepted"));
     assert_eq!(
-        received.decision,
-        Decision::Ignore(IgnoreReason::NotQueued {
-            action: WorkflowJobAction::InProgress
-        })
+        cancel.job_id,
+        queued.job_id(),
+        "the cancel names the queued attempt"
     );
 }
 

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -12,14 +13,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use myshoes::credentials::StaticRegistrationToken;
+use myshoes::credentials::{RunnerCredentials, StaticRegistrationToken};
 use myshoes::datastore::{Datastore, DatastoreExt, Error as DatastoreError};
 use myshoes::dispatcher::{Dispatcher, DispatcherConfig};
+use myshoes::github::GitHubAppClient;
 use myshoes::secret::Secret;
 use myshoes::setup_script::{RunnerCredential, RunnerSource, SetupScriptParams};
 use myshoes::stadium::Stadium;
 use myshoes::webhook::{
-    receive, DecideConfig, Decision, ReceiverConfig, SignatureOptions, WebhookHeaders,
+    receive, DecideConfig, Decision, JobCancel, ReceiverConfig, SignatureOptions, WebhookHeaders,
     DEFAULT_MAX_BODY_BYTES,
 };
 use myshoes::ErrorChain;
@@ -34,8 +36,11 @@ pub struct AppOptions {
     pub config: LoadedConfig,
     /// Secret that GitHub signs webhooks with.
     pub webhook_secret: Secret,
-    /// Registration token handed to every runner.
+    /// Registration token handed to every runner when no GitHub App is configured.
     pub registration_token: Secret,
+    /// GitHub App client that mints runner credentials and checks that jobs are still
+    /// queued; when set, `registration_token` is not used.
+    pub github_app: Option<Arc<GitHubAppClient>>,
     /// Where setup scripts get the Actions runner from.
     pub runner_source: RunnerSource,
     /// User that runs the runner, if not the app's user.
@@ -62,6 +67,7 @@ impl AppOptions {
             config,
             webhook_secret,
             registration_token,
+            github_app: None,
             runner_source: RunnerSource::default(),
             run_as: None,
             max_concurrency: 4,
@@ -114,7 +120,7 @@ struct Receiver {
 /// JSON answer to a webhook delivery.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct WebhookResponse {
-    /// `enqueued`, `duplicate`, `ignored` or `rejected`.
+    /// `enqueued`, `duplicate`, `cancelled`, `ignored` or `rejected`.
     pub result: String,
     /// Why the delivery was ignored or rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -169,15 +175,22 @@ impl App {
         dispatcher_config.runner_source = options.runner_source.clone();
         dispatcher_config.run_as = options.run_as.clone();
         dispatcher_config.max_concurrency = options.max_concurrency;
-        let dispatcher = Dispatcher::new(
-            datastore.clone(),
-            stadium,
-            Arc::new(StaticRegistrationToken::new(
+        let credentials: Arc<dyn RunnerCredentials> = match &options.github_app {
+            Some(client) => client.clone(),
+            None => Arc::new(StaticRegistrationToken::new(
                 options.registration_token.clone(),
             )),
+        };
+        let mut dispatcher = Dispatcher::new(
+            datastore.clone(),
+            stadium,
+            credentials,
             options.config.profiles.clone(),
             dispatcher_config,
         )?;
+        if let Some(client) = &options.github_app {
+            dispatcher = dispatcher.with_job_status_source(client.clone());
+        }
 
         let decide = DecideConfig::new(options.config.profiles, options.config.github_host);
         let receiver = Receiver {
@@ -300,6 +313,7 @@ async fn handle_webhook(
     };
 
     let request = match received.decision {
+        Decision::Cancel(cancel) => return cancel_launch(&receiver, &delivery_id, &cancel).await,
         Decision::Ignore(reason) => {
             tracing::info!(delivery_id, event = %received.event, %reason, "webhook ignored");
             return reply(
@@ -364,6 +378,54 @@ async fn handle_webhook(
     }
 }
 
+/// Name under which the receiver claims launches that a started or finished job no longer
+/// needs.
+const CANCEL_OWNER: &str = "webhook-cancel";
+
+/// Completes the job attempt's launch claim under [`CANCEL_OWNER`], so a dispatcher that
+/// receives the job later skips it instead of launching an idle runner.
+async fn cancel_launch(receiver: &Receiver, delivery_id: &str, cancel: &JobCancel) -> Response {
+    let claimed = receiver
+        .datastore
+        .claim_launch(cancel.job_id, CANCEL_OWNER, Duration::from_secs(60))
+        .await;
+    let result = match claimed {
+        Ok(()) => {
+            receiver
+                .datastore
+                .complete_launch(cancel.job_id, CANCEL_OWNER)
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    let reason = match result {
+        Ok(()) => format!(
+            "action {}: no runner will be launched for this job attempt",
+            cancel.action
+        ),
+        Err(DatastoreError::AlreadyExists { .. }) => {
+            format!("action {}: the runner was launched already", cancel.action)
+        }
+        Err(DatastoreError::Conflict { .. }) => {
+            format!(
+                "action {}: a launch is in progress and goes ahead",
+                cancel.action
+            )
+        }
+        Err(error) => return datastore_unavailable(delivery_id, &error),
+    };
+    tracing::info!(
+        delivery_id,
+        job_id = %cancel.job_id,
+        workflow_job_id = cancel.workflow_job_id,
+        %reason,
+        "pending launch cancelled"
+    );
+    let mut response = WebhookResponse::new("cancelled").with_reason(reason);
+    response.job_id = Some(cancel.job_id.to_string());
+    reply(StatusCode::OK, response)
+}
+
 /// Rejects settings that would let the app start and then drop every job.
 fn validate_options(options: &AppOptions) -> Result<(), AppError> {
     if options.webhook_secret.is_empty() {
@@ -392,10 +454,15 @@ fn validate_options(options: &AppOptions) -> Result<(), AppError> {
     }
     // Build one script per profile now, so that a bad token, label or runner setting stops
     // the app at start instead of dropping every job later.
+    let credential = match options.github_app {
+        // The App mints real credentials per runner; check the rest with a placeholder.
+        Some(_) => Secret::new("startup-check"),
+        None => options.registration_token.clone(),
+    };
     for profile in options.config.profiles.iter() {
         let mut params = SetupScriptParams::new(
             "https://github.com/startup-check",
-            RunnerCredential::RegistrationToken(options.registration_token.clone()),
+            RunnerCredential::RegistrationToken(credential.clone()),
             "myshoes-startup-check",
         );
         params.labels = profile.labels.clone();

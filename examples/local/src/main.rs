@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use myshoes::datastore::MemoryDatastore;
+use myshoes::github::{ClientConfig, GitHubApp, GitHubAppClient};
 use myshoes::secret::Secret;
 use myshoes::setup_script::{RunnerSource, DEFAULT_RUNNER_VERSION};
 use myshoes::stadium::ProcessStadium;
@@ -71,9 +72,24 @@ struct ServeArgs {
     #[arg(long, env = "GITHUB_APP_SECRET", hide_env_values = true)]
     webhook_secret: String,
 
-    /// Runner registration token from GitHub (expires after one hour).
+    /// Runner registration token from GitHub (expires after one hour); used when no
+    /// GitHub App is configured.
     #[arg(long, env = "RUNNER_REGISTRATION_TOKEN", hide_env_values = true)]
-    registration_token: String,
+    registration_token: Option<String>,
+
+    /// GitHub App id; with the private key, runners get JIT configs minted per job and jobs
+    /// are checked to be still queued before a launch.
+    #[arg(long, env = "GITHUB_APP_ID", requires = "github_private_key_base64")]
+    github_app_id: Option<u64>,
+
+    /// The GitHub App's private key, as PEM or base64 of PEM.
+    #[arg(
+        long,
+        env = "GITHUB_PRIVATE_KEY_BASE64",
+        hide_env_values = true,
+        requires = "github_app_id"
+    )]
+    github_private_key_base64: Option<String>,
 
     /// User that runs the runner (through sudo), instead of the app's user.
     #[arg(long, env = "RUNNER_USER")]
@@ -151,11 +167,25 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = ConfigFile::load(&args.common.config)?;
     let stadium = Arc::new(ProcessStadium::new(&args.common.instances_dir));
+    let github_app = match (args.github_app_id, &args.github_private_key_base64) {
+        (Some(app_id), Some(key)) => {
+            let app = GitHubApp::new(app_id, &Secret::new(key.clone()))?;
+            Some(Arc::new(GitHubAppClient::new(
+                app,
+                ClientConfig::default(),
+            )?))
+        }
+        _ => None,
+    };
+    if github_app.is_none() && args.registration_token.is_none() {
+        return Err("set GITHUB_APP_ID and GITHUB_PRIVATE_KEY_BASE64, or RUNNER_REGISTRATION_TOKEN, so runners can register".into());
+    }
     let mut options = AppOptions::new(
         config,
         Secret::new(args.webhook_secret),
-        Secret::new(args.registration_token),
+        Secret::new(args.registration_token.unwrap_or_default()),
     );
+    options.github_app = github_app;
     options.runner_source = runner_source(&args.common, None);
     options.run_as = args.runner_user;
     options.max_concurrency = args.max_concurrency;

@@ -321,10 +321,7 @@ async fn ping_and_other_events_are_ignored() {
     let (status, response) = post_signed(&app.url, "push", b"{}").await;
     assert_eq!(status, 200);
     assert_eq!(response.result, "ignored");
-    let in_progress = String::from_utf8(QUEUED_WEBHOOK.to_vec())
-        .unwrap()
-        .replacen("\"queued\"", "\"in_progress\"", 1);
-    let (status, response) = post_signed(&app.url, "workflow_job", in_progress.as_bytes()).await;
+    let (status, response) = post_signed(&app.url, "workflow_job", &with_action("waiting")).await;
     assert_eq!(status, 200);
     assert_eq!(response.result, "ignored", "{response:?}");
     assert!(app.datastore.list_jobs().await.unwrap().is_empty());
@@ -399,4 +396,76 @@ async fn demo_runs_every_step_offline() {
         "the token must not be printed:\n{report}"
     );
     assert!(!report.contains("demo-secret"));
+}
+
+/// Returns the bundled queued delivery with another `action`.
+fn with_action(action: &str) -> Vec<u8> {
+    let text = String::from_utf8(QUEUED_WEBHOOK.to_vec()).unwrap();
+    let changed = text.replacen(
+        "\"action\":\"queued\"",
+        &format!("\"action\":\"{action}\""),
+        1,
+    );
+    assert_ne!(changed, text, "the fixture starts with action queued");
+    changed.into_bytes()
+}
+
+#[tokio::test]
+async fn completed_before_dispatch_cancels_launch() {
+    let app = start(1 << 20).await;
+    let mut outcomes = app.app.dispatcher().subscribe();
+
+    // The job finished (say, on another runner) before its queued event was dispatched.
+    let (status, response) = post_signed(&app.url, "workflow_job", &with_action("completed")).await;
+    assert_eq!(
+        (status, response.result.as_str()),
+        (200, "cancelled"),
+        "{response:?}"
+    );
+    let (status, _) = post_signed(&app.url, "workflow_job", QUEUED_WEBHOOK).await;
+    assert_eq!(status, 202);
+
+    let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Skipped { .. }), "{outcome:?}");
+    assert!(
+        app.stadium.add_calls().is_empty(),
+        "a finished job gets no runner"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn late_events_change_nothing_after_launch() {
+    let app = start(1 << 20).await;
+    let mut outcomes = app.app.dispatcher().subscribe();
+    let (status, _) = post_signed(&app.url, "workflow_job", QUEUED_WEBHOOK).await;
+    assert_eq!(status, 202);
+    let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Launched { .. }), "{outcome:?}");
+
+    let (status, response) = post_signed(&app.url, "workflow_job", &with_action("waiting")).await;
+    assert_eq!(
+        (status, response.result.as_str()),
+        (200, "ignored"),
+        "{response:?}"
+    );
+    let (status, response) =
+        post_signed(&app.url, "workflow_job", &with_action("in_progress")).await;
+    assert_eq!(status, 200, "{response:?}");
+    assert!(response.reason.unwrap().contains("launched already"));
+    let (status, response) = post_signed(&app.url, "workflow_job", &with_action("completed")).await;
+    assert_eq!(status, 200, "{response:?}");
+    assert_eq!(app.stadium.add_calls().len(), 1);
+    assert_eq!(
+        app.stadium.running().len(),
+        1,
+        "no event stops or doubles the launched runner"
+    );
+    app.stop().await;
 }

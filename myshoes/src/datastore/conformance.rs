@@ -64,6 +64,8 @@ pub struct Capabilities {
     pub runners: bool,
     /// Locks work.
     pub locks: bool,
+    /// Launch claims work.
+    pub launch_claims: bool,
 }
 
 impl Capabilities {
@@ -80,6 +82,7 @@ impl Capabilities {
             dedup_window: Some(Duration::from_secs(60)),
             runners: true,
             locks: true,
+            launch_claims: true,
         }
     }
 }
@@ -1192,6 +1195,134 @@ pub async fn lock_release_by_holder_only(store: &dyn Datastore, caps: &Capabilit
         .expect("a released lock must be takeable");
 }
 
+// ---------------------------------------------------------------------------------------
+// Launch claims
+
+/// Of two concurrent claims for one job, exactly one succeeds and the other is a
+/// `Conflict`.
+pub async fn launch_claim_first_wins(store: &dyn Datastore, caps: &Capabilities) {
+    let job_id = JobId::new_random();
+    let lease = Duration::from_secs(60);
+    if !caps.launch_claims {
+        expect_not_supported(store.claim_launch(job_id, "a", lease).await, "claim_launch");
+        expect_not_supported(store.complete_launch(job_id, "a").await, "complete_launch");
+        expect_not_supported(store.release_launch(job_id, "a").await, "release_launch");
+        return;
+    }
+    let (a, b) = tokio::join!(
+        store.claim_launch(job_id, "dispatcher-a", lease),
+        store.claim_launch(job_id, "dispatcher-b", lease)
+    );
+    let won = [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count();
+    assert_eq!(won, 1, "exactly one claim must win: {a:?} {b:?}");
+    let loser = if a.is_ok() { b } else { a };
+    expect_conflict(loser, "the second concurrent claim");
+}
+
+/// The holder renews its claim; another owner gets `Conflict` until the lease expires.
+pub async fn launch_claim_expires_and_renews(store: &dyn Datastore, caps: &Capabilities) {
+    let job_id = JobId::new_random();
+    if !caps.launch_claims {
+        return expect_not_supported(
+            store.claim_launch(job_id, "a", Duration::ZERO).await,
+            "claim_launch",
+        );
+    }
+    store
+        .claim_launch(job_id, "owner-a", Duration::from_secs(60))
+        .await
+        .expect("claim_launch");
+    store
+        .claim_launch(job_id, "owner-a", Duration::from_secs(60))
+        .await
+        .expect("the holder must be able to renew its claim");
+    expect_conflict(
+        store
+            .claim_launch(job_id, "owner-b", Duration::from_secs(60))
+            .await,
+        "a claim held by another owner",
+    );
+
+    let expired = JobId::new_random();
+    store
+        .claim_launch(expired, "owner-a", Duration::ZERO)
+        .await
+        .expect("claim_launch");
+    store
+        .claim_launch(expired, "owner-b", Duration::from_secs(60))
+        .await
+        .expect("an expired claim must be takeable");
+}
+
+/// A completed claim blocks every later claim with `AlreadyExists`, and cannot be
+/// released; completing needs the holder.
+pub async fn launch_completed_blocks_claims(store: &dyn Datastore, caps: &Capabilities) {
+    let job_id = JobId::new_random();
+    if !caps.launch_claims {
+        return expect_not_supported(store.complete_launch(job_id, "a").await, "complete_launch");
+    }
+    expect_conflict(
+        store.complete_launch(job_id, "owner-a").await,
+        "completing an unclaimed job",
+    );
+    store
+        .claim_launch(job_id, "owner-a", Duration::from_secs(60))
+        .await
+        .expect("claim_launch");
+    expect_conflict(
+        store.complete_launch(job_id, "owner-b").await,
+        "completing another owner's claim",
+    );
+    store
+        .complete_launch(job_id, "owner-a")
+        .await
+        .expect("complete_launch");
+    store
+        .complete_launch(job_id, "owner-a")
+        .await
+        .expect("completing twice is idempotent");
+    for owner in ["owner-a", "owner-b"] {
+        expect_already_exists(
+            store
+                .claim_launch(job_id, owner, Duration::from_secs(60))
+                .await,
+            "a claim after completion",
+        );
+    }
+    expect_conflict(
+        store.release_launch(job_id, "owner-a").await,
+        "releasing a completed claim",
+    );
+}
+
+/// A released claim can be taken again; only the holder can release it.
+pub async fn launch_release_allows_reclaim(store: &dyn Datastore, caps: &Capabilities) {
+    let job_id = JobId::new_random();
+    if !caps.launch_claims {
+        return expect_not_supported(store.release_launch(job_id, "a").await, "release_launch");
+    }
+    store
+        .release_launch(job_id, "owner-a")
+        .await
+        .expect("releasing a missing claim succeeds");
+    store
+        .claim_launch(job_id, "owner-a", Duration::from_secs(60))
+        .await
+        .expect("claim_launch");
+    expect_conflict(
+        store.release_launch(job_id, "owner-b").await,
+        "release by a non-holder",
+    );
+    store
+        .release_launch(job_id, "owner-a")
+        .await
+        .expect("release by the holder");
+    store
+        .claim_launch(job_id, "owner-b", Duration::from_secs(60))
+        .await
+        .expect("a released claim must be takeable");
+}
+
 /// Expands the Datastore conformance suite into one `#[tokio::test]` per case.
 ///
 /// `$setup` is an expression whose value is awaited per case and yields `Option<D>` with
@@ -1233,6 +1364,10 @@ macro_rules! datastore_conformance {
             lock_same_owner_extends,
             lock_expired_can_be_taken,
             lock_release_by_holder_only,
+            launch_claim_first_wins,
+            launch_claim_expires_and_renews,
+            launch_completed_blocks_claims,
+            launch_release_allows_reclaim,
         );
     };
     (@cases ($setup:expr) ($capabilities:expr) $($case:ident),* $(,)?) => {

@@ -21,6 +21,8 @@ pub enum RecordKind {
     Runner,
     /// A named lock.
     Lock,
+    /// A launch claim of one job attempt.
+    Launch,
 }
 
 impl fmt::Display for RecordKind {
@@ -30,6 +32,7 @@ impl fmt::Display for RecordKind {
             RecordKind::Job => "job",
             RecordKind::Runner => "runner",
             RecordKind::Lock => "lock",
+            RecordKind::Launch => "launch claim",
         })
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AckHandle, Datastore, LockLease, ReceivedJob, Result};
 use crate::model::{
-    GitHubHost, Job, ResourceType, Runner, RunnerId, Scope, Target, TargetId, TargetStatus,
+    GitHubHost, Job, JobId, ResourceType, Runner, RunnerId, Scope, Target, TargetId, TargetStatus,
 };
 
 macro_rules! forward_datastore {
@@ -100,6 +100,20 @@ macro_rules! forward_datastore {
             }
             async fn release_lock(&self, name: &str, owner: &str) -> Result<()> {
                 (**self).release_lock(name, owner).await
+            }
+            async fn claim_launch(
+                &self,
+                job_id: JobId,
+                owner: &str,
+                lease: Duration,
+            ) -> Result<()> {
+                (**self).claim_launch(job_id, owner, lease).await
+            }
+            async fn complete_launch(&self, job_id: JobId, owner: &str) -> Result<()> {
+                (**self).complete_launch(job_id, owner).await
+            }
+            async fn release_launch(&self, job_id: JobId, owner: &str) -> Result<()> {
+                (**self).release_launch(job_id, owner).await
             }
         }
     };

@@ -33,7 +33,8 @@ pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// queued, or was enqueued within the deduplication window (24 hours by default), fails
 /// with [`Error::AlreadyExists`], so a redelivered webhook does not launch a second runner
 /// after the first delivery's job was dispatched. A stale acknowledgement handle fails
-/// with [`Error::Conflict`]. [`MemoryDatastore::receive_jobs`] wakes as soon
+/// with [`Error::Conflict`]. Completed launch claims are remembered for 24 hours by
+/// default ([`MemoryDatastoreBuilder::with_claim_retention`]). [`MemoryDatastore::receive_jobs`] wakes as soon
 /// as a job is enqueued or a retried job becomes visible, without polling.
 #[derive(Clone)]
 pub struct MemoryDatastore {
@@ -45,6 +46,7 @@ struct Inner {
     job_available: Notify,
     visibility_timeout: Duration,
     dedup_window: Duration,
+    claim_retention: Duration,
 }
 
 #[derive(Default)]
@@ -56,6 +58,9 @@ struct State {
     next_receipt: u64,
     runners: HashMap<RunnerId, Runner>,
     locks: HashMap<String, HeldLock>,
+    launch_claims: HashMap<JobId, LaunchClaim>,
+    /// Completed claims, oldest first, for forgetting them after the deduplication window.
+    completed_claims: VecDeque<(Instant, JobId)>,
     /// Ids of jobs enqueued within the deduplication window, oldest first.
     recent_jobs: VecDeque<(Instant, JobId)>,
     recent_job_ids: HashMap<JobId, Instant>,
@@ -73,11 +78,18 @@ struct HeldLock {
     expires: Instant,
 }
 
+struct LaunchClaim {
+    owner: String,
+    expires: Instant,
+    completed: bool,
+}
+
 /// Builder for [`MemoryDatastore`] options.
 #[derive(Debug, Clone)]
 pub struct MemoryDatastoreBuilder {
     visibility_timeout: Duration,
     dedup_window: Duration,
+    claim_retention: Duration,
 }
 
 impl MemoryDatastoreBuilder {
@@ -95,6 +107,13 @@ impl MemoryDatastoreBuilder {
         self
     }
 
+    /// Sets how long a completed launch claim is remembered, so that claiming the same job
+    /// attempt again fails with [`Error::AlreadyExists`] (default 24 hours).
+    pub fn with_claim_retention(mut self, retention: Duration) -> Self {
+        self.claim_retention = retention;
+        self
+    }
+
     /// Builds the store.
     pub fn build(self) -> MemoryDatastore {
         MemoryDatastore {
@@ -103,6 +122,7 @@ impl MemoryDatastoreBuilder {
                 job_available: Notify::new(),
                 visibility_timeout: self.visibility_timeout,
                 dedup_window: self.dedup_window,
+                claim_retention: self.claim_retention,
             }),
         }
     }
@@ -119,6 +139,7 @@ impl MemoryDatastore {
         MemoryDatastoreBuilder {
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
             dedup_window: DEFAULT_DEDUP_WINDOW,
+            claim_retention: DEFAULT_DEDUP_WINDOW,
         }
     }
 
@@ -236,6 +257,17 @@ impl State {
 
     fn next_visible_at(&self) -> Option<Instant> {
         self.jobs.values().map(|queued| queued.visible_at).min()
+    }
+
+    /// Forgets completed launch claims older than `window`.
+    fn prune_completed_claims(&mut self, now: Instant, window: Duration) {
+        while let Some((completed_at, job_id)) = self.completed_claims.front().copied() {
+            if now.saturating_duration_since(completed_at) < window {
+                break;
+            }
+            self.completed_claims.pop_front();
+            self.launch_claims.remove(&job_id);
+        }
     }
 
     fn live_lock(&mut self, name: &str, now: Instant) -> Option<&HeldLock> {
@@ -557,6 +589,87 @@ impl Datastore for MemoryDatastore {
                 name,
                 format!("held by {}, not by {owner}", held.lease.owner),
             )),
+        }
+    }
+
+    async fn claim_launch(&self, job_id: JobId, owner: &str, lease: Duration) -> Result<()> {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.prune_completed_claims(now, self.inner.claim_retention);
+        if let Some(claim) = state.launch_claims.get(&job_id) {
+            if claim.completed {
+                return Err(Error::already_exists(RecordKind::Launch, job_id));
+            }
+            if claim.owner != owner && claim.expires > now {
+                return Err(Error::conflict(
+                    RecordKind::Launch,
+                    job_id,
+                    format!("{} is launching this job", claim.owner),
+                ));
+            }
+        }
+        state.launch_claims.insert(
+            job_id,
+            LaunchClaim {
+                owner: owner.to_owned(),
+                expires: instant_after(now, lease),
+                completed: false,
+            },
+        );
+        Ok(())
+    }
+
+    async fn complete_launch(&self, job_id: JobId, owner: &str) -> Result<()> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let Some(claim) = state.launch_claims.get_mut(&job_id) else {
+            return Err(Error::conflict(
+                RecordKind::Launch,
+                job_id,
+                "no claim to complete",
+            ));
+        };
+        if claim.owner != owner {
+            return Err(Error::conflict(
+                RecordKind::Launch,
+                job_id,
+                format!("claimed by {}, not by {owner}", claim.owner),
+            ));
+        }
+        if claim.completed {
+            return Ok(());
+        }
+        if claim.expires <= now {
+            return Err(Error::conflict(
+                RecordKind::Launch,
+                job_id,
+                "the claim expired",
+            ));
+        }
+        claim.completed = true;
+        state.completed_claims.push_back((now, job_id));
+        Ok(())
+    }
+
+    async fn release_launch(&self, job_id: JobId, owner: &str) -> Result<()> {
+        let now = Instant::now();
+        let mut state = self.state();
+        match state.launch_claims.get(&job_id) {
+            None => Ok(()),
+            Some(claim) if claim.completed => Err(Error::conflict(
+                RecordKind::Launch,
+                job_id,
+                "the launch was completed and cannot be released",
+            )),
+            Some(claim) if claim.owner != owner && claim.expires > now => Err(Error::conflict(
+                RecordKind::Launch,
+                job_id,
+                format!("claimed by {}, not by {owner}", claim.owner),
+            )),
+            Some(_) => {
+                state.launch_claims.remove(&job_id);
+                Ok(())
+            }
         }
     }
 }

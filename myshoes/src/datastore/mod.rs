@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    GitHubHost, Job, ResourceType, Runner, RunnerId, Scope, Target, TargetId, TargetStatus,
+    GitHubHost, Job, JobId, ResourceType, Runner, RunnerId, Scope, Target, TargetId, TargetStatus,
 };
 
 pub use ack::{AckHandle, LockLease, ReceivedJob};
@@ -219,4 +219,34 @@ pub trait Datastore: fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// - Releasing a free or expired lock succeeds.
     /// - Fails with [`Error::Conflict`] while another owner holds an unexpired lease.
     async fn release_lock(&self, name: &str, owner: &str) -> Result<()>;
+
+    /// Claims the right to launch the runner for one job attempt: the idempotency primitive
+    /// that makes one launch per (workflow job id, run attempt), keyed by [`JobId`], which
+    /// is derived from exactly that pair and the host.
+    ///
+    /// # Contract
+    /// - Atomic conditional create: of concurrent claims for one job id, exactly one
+    ///   succeeds.
+    /// - Succeeds when no claim exists, when the existing claim was released or its lease
+    ///   expired without completion, or when `owner` holds it (which renews the lease).
+    /// - Fails with [`Error::Conflict`] while another owner holds an unexpired claim.
+    /// - Fails with [`Error::AlreadyExists`] once the claim was completed with
+    ///   [`Datastore::complete_launch`], for as long as the backend remembers completed
+    ///   claims (a retention each backend documents; 24 hours for [`MemoryDatastore`] by
+    ///   default).
+    async fn claim_launch(&self, job_id: JobId, owner: &str, lease: Duration) -> Result<()>;
+
+    /// Marks a claim completed: the runner for this job attempt was launched.
+    ///
+    /// # Contract
+    /// - Fails with [`Error::Conflict`] unless `owner` holds an unexpired claim for the job.
+    /// - Idempotent for the owner that completed it.
+    async fn complete_launch(&self, job_id: JobId, owner: &str) -> Result<()>;
+
+    /// Gives up a claim that was not completed, so another attempt can launch.
+    ///
+    /// # Contract
+    /// - Releasing a missing or expired claim succeeds.
+    /// - Fails with [`Error::Conflict`] for a claim held by another owner or completed.
+    async fn release_launch(&self, job_id: JobId, owner: &str) -> Result<()>;
 }

@@ -16,27 +16,44 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Upper bound of any delay.
     pub max_delay: Duration,
+    /// Whether each delay is drawn at random from its upper half, so jobs that failed
+    /// together (a capacity shortage, say) do not all return at the same moment.
+    pub jitter: bool,
+    /// Age, counted from the webhook's receipt, after which a failing job is dropped even
+    /// with attempts left; `None` for no limit.
+    pub max_age: Option<Duration>,
 }
 
 impl RetryPolicy {
     /// Returns the delay before the attempt that follows the failed `attempt` (0-based):
-    /// `base_delay * 2^attempt`, capped at `max_delay`.
+    /// `base_delay * 2^attempt`, capped at `max_delay`, and with jitter a random value
+    /// between half of that and all of it.
     pub fn delay_after(&self, attempt: u32) -> Duration {
         let factor = 2u32.checked_pow(attempt).unwrap_or(u32::MAX);
-        self.base_delay
+        let ceiling = self
+            .base_delay
             .checked_mul(factor)
             .unwrap_or(self.max_delay)
-            .min(self.max_delay)
+            .min(self.max_delay);
+        if !self.jitter {
+            return ceiling;
+        }
+        // A v4 UUID carries 122 random bits from the operating system; 32 of them suffice.
+        let random = (uuid::Uuid::new_v4().as_u128() & u128::from(u32::MAX)) as f64;
+        let fraction = random / f64::from(u32::MAX);
+        ceiling / 2 + ceiling.mul_f64(fraction / 2.0)
     }
 }
 
 impl Default for RetryPolicy {
-    /// 5 attempts, 5 seconds doubling up to 5 minutes.
+    /// 5 attempts, 5 seconds doubling up to 5 minutes, with jitter, and no age limit.
     fn default() -> Self {
         Self {
             max_attempts: 5,
             base_delay: Duration::from_secs(5),
             max_delay: Duration::from_secs(300),
+            jitter: true,
+            max_age: None,
         }
     }
 }
@@ -65,11 +82,17 @@ pub struct DispatcherConfig {
     pub receive_wait: Duration,
     /// Retry behaviour for retryable failures.
     pub retry: RetryPolicy,
+    /// Name this dispatcher claims launches under; unique per dispatcher process.
+    pub owner_id: String,
+    /// How long a launch claim lasts before another dispatcher may take over the job, if
+    /// this one stops between claiming and launching. Longer than the slowest launch.
+    pub launch_lease: Duration,
 }
 
 impl Default for DispatcherConfig {
     /// Runner names `myshoes-…`, the default group, a download of the pinned runner
-    /// version, 8 jobs at a time, 20-second receive waits and [`RetryPolicy::default`].
+    /// version, 8 jobs at a time, 20-second receive waits, [`RetryPolicy::default`], a
+    /// random owner id and 10-minute launch claims.
     fn default() -> Self {
         Self {
             runner_name_prefix: "myshoes".to_owned(),
@@ -82,6 +105,8 @@ impl Default for DispatcherConfig {
             max_concurrency: 8,
             receive_wait: Duration::from_secs(20),
             retry: RetryPolicy::default(),
+            owner_id: format!("dispatcher-{}", uuid::Uuid::new_v4().simple()),
+            launch_lease: Duration::from_secs(600),
         }
     }
 }
@@ -97,6 +122,9 @@ impl DispatcherConfig {
         validate_runner_name_prefix(&self.runner_name_prefix).map_err(ConfigError)?;
         if self.max_concurrency == 0 {
             return Err(ConfigError("max_concurrency must be at least 1".to_owned()));
+        }
+        if self.owner_id.is_empty() {
+            return Err(ConfigError("owner_id must not be empty".to_owned()));
         }
         if self.retry.max_attempts == 0 {
             return Err(ConfigError(
@@ -117,12 +145,40 @@ mod tests {
             max_attempts: 10,
             base_delay: Duration::from_secs(5),
             max_delay: Duration::from_secs(60),
+            jitter: false,
+            max_age: None,
         };
         assert_eq!(policy.delay_after(0), Duration::from_secs(5));
         assert_eq!(policy.delay_after(1), Duration::from_secs(10));
         assert_eq!(policy.delay_after(3), Duration::from_secs(40));
         assert_eq!(policy.delay_after(4), Duration::from_secs(60));
         assert_eq!(policy.delay_after(200), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn retry_jitter_stays_in_upper_half() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_secs(8),
+            max_delay: Duration::from_secs(60),
+            jitter: true,
+            max_age: None,
+        };
+        let delays: Vec<Duration> = (0..200).map(|_| policy.delay_after(1)).collect();
+        for delay in &delays {
+            assert!(
+                *delay >= Duration::from_secs(8),
+                "{delay:?} below half of 16 s"
+            );
+            assert!(*delay <= Duration::from_secs(16), "{delay:?} above 16 s");
+        }
+        let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
+        assert!(
+            distinct.len() > 100,
+            "jitter must vary: {} distinct of 200",
+            distinct.len()
+        );
+        assert!(policy.delay_after(30) <= Duration::from_secs(60));
     }
 
     #[test]

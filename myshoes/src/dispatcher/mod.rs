@@ -68,6 +68,7 @@ mod runner_name;
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -75,15 +76,19 @@ use tokio::sync::broadcast;
 use tracing::Instrument;
 
 use crate::credentials::{CredentialRequest, RunnerCredentials};
-use crate::datastore::{Datastore, ReceivedJob};
+use crate::datastore::{AckHandle, Datastore, Error as DatastoreError, ReceivedJob};
+use crate::job_status::{JobStatusSource, WorkflowJobStatus};
 use crate::model::{Job, ResourceType, Runner, RunnerId, RunnerStatus, Target};
 use crate::profile::{Profiles, RunnerProfile};
 use crate::setup_script::SetupScriptParams;
 use crate::stadium::{AddInstanceRequest, Stadium};
+use crate::ErrorChain;
 
 pub use config::{ConfigError, DispatcherConfig, RetryPolicy};
 pub use outcome::Outcome;
-pub use runner_name::{runner_name, validate_runner_name_prefix, MAX_RUNNER_NAME_PREFIX_LEN};
+pub use runner_name::{
+    runner_name, validate_runner_name_prefix, MAX_RUNNER_NAME_LEN, MAX_RUNNER_NAME_PREFIX_LEN,
+};
 
 /// Capacity of the outcome channel; a subscriber that falls further behind misses outcomes.
 const OUTCOME_CHANNEL_CAPACITY: usize = 1024;
@@ -96,6 +101,8 @@ pub struct Dispatcher {
     profiles: Profiles,
     config: DispatcherConfig,
     outcomes: broadcast::Sender<Outcome>,
+    job_status: Option<Arc<dyn JobStatusSource>>,
+    status_check_errors: AtomicU64,
 }
 
 /// Why one processing step failed, and whether a retry may help.
@@ -125,6 +132,17 @@ pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
     crate::ErrorChain(error).to_string()
 }
 
+/// What the checks before a launch decided.
+enum Prepared<'p> {
+    /// Launch for this target with this profile; the launch claim is held.
+    Ready {
+        target: Target,
+        profile: &'p RunnerProfile,
+    },
+    /// Launch nothing and acknowledge the job, for the given reason.
+    Skip(String),
+}
+
 /// What the launch steps produced.
 struct Launch {
     profile: String,
@@ -150,7 +168,23 @@ impl Dispatcher {
             profiles,
             config,
             outcomes,
+            job_status: None,
+            status_check_errors: AtomicU64::new(0),
         })
+    }
+
+    /// Asks `source` whether each job is still queued before launching, and skips jobs
+    /// that GitHub reports `in_progress` or `completed`. When the call fails, the
+    /// dispatcher launches anyway and counts the failure
+    /// ([`Dispatcher::status_check_errors`]). Without a source, no check is made.
+    pub fn with_job_status_source(mut self, source: Arc<dyn JobStatusSource>) -> Self {
+        self.job_status = Some(source);
+        self
+    }
+
+    /// Returns how many job status checks failed, so their jobs were launched unchecked.
+    pub fn status_check_errors(&self) -> u64 {
+        self.status_check_errors.load(Ordering::Relaxed)
     }
 
     /// Returns a receiver of the outcome of every job processed from now on.
@@ -185,87 +219,135 @@ impl Dispatcher {
 
     async fn process_inner(&self, received: ReceivedJob) -> Outcome {
         let ReceivedJob { job, ack } = received;
-        match self.launch(&job).await {
-            Ok(launch) => {
-                let recorded = match self.datastore.create_runner(&launch.runner).await {
-                    Ok(()) => true,
-                    Err(error) => {
-                        // The instance runs; launching again would double it, so the job is
-                        // still acknowledged and only the record is missing.
-                        tracing::error!(
-                            runner_name = %launch.runner.name,
-                            cloud_id = %launch.instance.cloud_id,
-                            error = %error_chain(&error),
-                            "failed to record a launched runner; the instance runs unrecorded"
-                        );
-                        false
-                    }
-                };
-                if let Err(error) = self.datastore.delete_job(&ack).await {
-                    tracing::error!(
-                        error = %error_chain(&error),
-                        "failed to delete a launched job from the queue; it may be delivered again"
-                    );
-                }
-                tracing::info!(
-                    runner_name = %launch.runner.name,
-                    cloud_id = %launch.instance.cloud_id,
-                    profile = %launch.profile,
-                    "runner launched"
-                );
-                Outcome::Launched {
-                    job,
-                    profile: launch.profile,
-                    runner: launch.runner,
-                    recorded,
-                    instance: launch.instance,
-                }
+        let (target, profile) = match self.prepare(&job).await {
+            Ok(Prepared::Ready { target, profile }) => (target, profile),
+            Ok(Prepared::Skip(reason)) => {
+                tracing::info!(reason = %reason, "job skipped without a launch");
+                self.acknowledge(&ack, "skipped").await;
+                return Outcome::Skipped { job, reason };
             }
-            Err(failure)
-                if failure.retryable
-                    && job.attempt.saturating_add(1) < self.config.retry.max_attempts =>
-            {
-                let delay = self.config.retry.delay_after(job.attempt);
-                tracing::info!(
-                    reason = %failure.reason,
-                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    "retryable failure; job returned to the queue"
-                );
-                if let Err(error) = self.datastore.retry_job(&ack, delay).await {
+            Err(failure) => return self.fail(job, &ack, failure).await,
+        };
+
+        let launch = match self.start_instance(&job, &target, profile).await {
+            Ok(launch) => launch,
+            Err(failure) => {
+                // Let the next attempt, by this or another dispatcher, claim the job again.
+                if let Err(error) = self
+                    .datastore
+                    .release_launch(job.id, &self.config.owner_id)
+                    .await
+                {
                     tracing::warn!(
                         error = %error_chain(&error),
-                        "failed to return the job for retry; it is received again after its visibility timeout"
+                        "failed to release the launch claim; it expires after its lease"
                     );
                 }
-                Outcome::RetryScheduled {
-                    job,
-                    delay,
-                    reason: failure.reason,
-                }
+                return self.fail(job, &ack, failure).await;
             }
-            Err(failure) => {
-                let reason = if failure.retryable {
-                    format!(
-                        "gave up after {} attempts: {}",
-                        self.config.retry.max_attempts, failure.reason
-                    )
-                } else {
-                    failure.reason
-                };
-                tracing::error!(reason = %reason, "job dropped without a runner");
-                if let Err(error) = self.datastore.delete_job(&ack).await {
-                    tracing::error!(
-                        error = %error_chain(&error),
-                        "failed to delete a dropped job from the queue; it may be delivered again"
-                    );
-                }
-                Outcome::Dropped { job, reason }
+        };
+
+        let recorded = match self.datastore.create_runner(&launch.runner).await {
+            Ok(()) => true,
+            Err(error) => {
+                // The instance runs; launching again would double it, so the job is still
+                // acknowledged and only the record is missing.
+                tracing::error!(
+                    runner_name = %launch.runner.name,
+                    cloud_id = %launch.instance.cloud_id,
+                    error = %error_chain(&error),
+                    "failed to record a launched runner; the instance runs unrecorded"
+                );
+                false
             }
+        };
+        if let Err(error) = self
+            .datastore
+            .complete_launch(job.id, &self.config.owner_id)
+            .await
+        {
+            tracing::error!(
+                error = %error_chain(&error),
+                "failed to mark the launch completed; a redelivery may launch a second runner"
+            );
+        }
+        self.acknowledge(&ack, "launched").await;
+        tracing::info!(
+            runner_name = %launch.runner.name,
+            cloud_id = %launch.instance.cloud_id,
+            profile = %launch.profile,
+            "runner launched"
+        );
+        Outcome::Launched {
+            job,
+            profile: launch.profile,
+            runner: launch.runner,
+            recorded,
+            instance: launch.instance,
         }
     }
 
-    /// Runs the steps from target lookup to a started instance.
-    async fn launch(&self, job: &Job) -> Result<Launch, StepFailure> {
+    /// Deletes a handled job from the queue, logging a failure.
+    async fn acknowledge(&self, ack: &AckHandle, what: &str) {
+        if let Err(error) = self.datastore.delete_job(ack).await {
+            tracing::error!(
+                error = %error_chain(&error),
+                handled = what,
+                "failed to delete a handled job from the queue; it may be delivered again"
+            );
+        }
+    }
+
+    /// Returns the job for retry, or drops it when the failure is permanent or the attempts
+    /// are used up.
+    async fn fail(&self, job: Job, ack: &AckHandle, failure: StepFailure) -> Outcome {
+        let attempts_left = job.attempt.saturating_add(1) < self.config.retry.max_attempts;
+        let age = (Utc::now() - job.received_at).to_std().unwrap_or_default();
+        let too_old = self
+            .config
+            .retry
+            .max_age
+            .is_some_and(|max_age| age >= max_age);
+        if failure.retryable && attempts_left && !too_old {
+            let delay = self.config.retry.delay_after(job.attempt);
+            tracing::info!(
+                reason = %failure.reason,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "retryable failure; job returned to the queue"
+            );
+            if let Err(error) = self.datastore.retry_job(ack, delay).await {
+                tracing::warn!(
+                    error = %error_chain(&error),
+                    "failed to return the job for retry; it is received again after its visibility timeout"
+                );
+            }
+            return Outcome::RetryScheduled {
+                job,
+                delay,
+                reason: failure.reason,
+            };
+        }
+        let reason = if failure.retryable && too_old {
+            format!(
+                "gave up after {} s since the webhook: {}",
+                age.as_secs(),
+                failure.reason
+            )
+        } else if failure.retryable {
+            format!(
+                "gave up after {} attempts: {}",
+                self.config.retry.max_attempts, failure.reason
+            )
+        } else {
+            failure.reason
+        };
+        tracing::error!(reason = %reason, "job dropped without a runner");
+        self.acknowledge(ack, "dropped").await;
+        Outcome::Dropped { job, reason }
+    }
+
+    /// Checks the target, the profile and GitHub's view of the job, then claims the launch.
+    async fn prepare<'p>(&'p self, job: &Job) -> Result<Prepared<'p>, StepFailure> {
         let target = self.target_for(job).await?;
         let profile = self.profiles.choose(&job.labels).ok_or_else(|| {
             StepFailure::permanent(format!(
@@ -273,14 +355,67 @@ impl Dispatcher {
                 job.labels
             ))
         })?;
-        let resource_type = resource_type_for(profile, &target);
+
+        if let Some(source) = &self.job_status {
+            match source.workflow_job_status(job).await {
+                Ok(status @ (WorkflowJobStatus::InProgress | WorkflowJobStatus::Completed)) => {
+                    return Ok(Prepared::Skip(format!(
+                        "GitHub reports the job {status}, so it needs no new runner"
+                    )));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    // Launching anyway risks an idle runner; not launching risks a job that
+                    // waits forever. The sweeper reclaims idle runners, so launch.
+                    self.status_check_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        error = %ErrorChain(error.as_ref()),
+                        "failed to read the job's status from GitHub; launching anyway"
+                    );
+                }
+            }
+        }
+
+        match self
+            .datastore
+            .claim_launch(job.id, &self.config.owner_id, self.config.launch_lease)
+            .await
+        {
+            Ok(()) => Ok(Prepared::Ready { target, profile }),
+            Err(DatastoreError::AlreadyExists { .. }) => Ok(Prepared::Skip(
+                "a runner was launched for this job attempt already".to_owned(),
+            )),
+            Err(error @ DatastoreError::Conflict { .. }) => Err(StepFailure::from_error(
+                "another dispatcher is launching this job attempt",
+                &error,
+                true,
+            )),
+            Err(error) => {
+                let retryable = error.is_retryable();
+                Err(StepFailure::from_error(
+                    "failed to claim the launch",
+                    &error,
+                    retryable,
+                ))
+            }
+        }
+    }
+
+    /// Runs the steps from credentials to a started instance.
+    async fn start_instance(
+        &self,
+        job: &Job,
+        target: &Target,
+        profile: &RunnerProfile,
+    ) -> Result<Launch, StepFailure> {
+        let resource_type = resource_type_for(profile, target);
         let name = runner_name(&self.config.runner_name_prefix, job);
         tracing::debug!(target_id = %target.id, profile = %profile.name, runner_name = %name, "launching runner");
 
         let credential = self
             .credentials
             .runner_credential(&CredentialRequest {
-                target: &target,
+                target,
                 job,
                 runner_name: &name,
                 labels: &profile.labels,

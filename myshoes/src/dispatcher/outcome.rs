@@ -35,6 +35,14 @@ pub enum Outcome {
         /// What failed.
         reason: String,
     },
+    /// Nothing needed launching: GitHub reports the job started or finished, or a runner
+    /// was launched for this job attempt already. The job was removed from the queue.
+    Skipped {
+        /// The job.
+        job: Job,
+        /// Why nothing was launched.
+        reason: String,
+    },
     /// A permanent failure, or the last retryable one; the job was removed from the queue.
     Dropped {
         /// The job.
@@ -50,6 +58,7 @@ impl Outcome {
         match self {
             Outcome::Launched { job, .. }
             | Outcome::RetryScheduled { job, .. }
+            | Outcome::Skipped { job, .. }
             | Outcome::Dropped { job, .. } => job,
         }
     }

@@ -1,21 +1,39 @@
 //! Deterministic runner names.
 
+use sha2::{Digest, Sha256};
+
 use crate::model::Job;
 
-/// Maximum length of a runner name prefix. With a 20-digit job id and a 10-digit run
-/// attempt, the longest name is 62 characters, below GitHub's limit of 64.
-pub const MAX_RUNNER_NAME_PREFIX_LEN: usize = 30;
+/// Maximum length of a runner name, as GitHub accepts it.
+pub const MAX_RUNNER_NAME_LEN: usize = 64;
+
+/// Maximum length of a runner name prefix. Longer parts of a prefix are cut when a name
+/// would exceed [`MAX_RUNNER_NAME_LEN`] (see [`runner_name`]).
+pub const MAX_RUNNER_NAME_PREFIX_LEN: usize = 64;
+
+/// Length of the prefix hash that replaces the cut part of a long prefix.
+const PREFIX_HASH_LEN: usize = 8;
 
 /// Returns the runner name for a job: `<prefix>-<workflow job id>-<run attempt>`.
 ///
 /// The name is the same for every delivery and dispatch attempt of one job attempt, so a
 /// repeated launch can be recognised by name, and it differs between jobs and between run
-/// attempts. The prefix must pass [`validate_runner_name_prefix`].
+/// attempts. When the name would exceed 64 characters, the prefix is cut and followed by
+/// the first 8 hex digits of its SHA-256, so two long prefixes that share their start
+/// still give different names. The prefix must pass [`validate_runner_name_prefix`].
 pub fn runner_name(prefix: &str, job: &Job) -> String {
-    format!("{prefix}-{}-{}", job.workflow_job_id, job.run_attempt)
+    let suffix = format!("-{}-{}", job.workflow_job_id, job.run_attempt);
+    if prefix.len() + suffix.len() <= MAX_RUNNER_NAME_LEN {
+        return format!("{prefix}{suffix}");
+    }
+    let hash = hex::encode(Sha256::digest(prefix.as_bytes()));
+    let keep = MAX_RUNNER_NAME_LEN - suffix.len() - PREFIX_HASH_LEN - 1;
+    // Prefixes are ASCII (see validate_runner_name_prefix), so any byte index is a
+    // character boundary.
+    format!("{}-{}{suffix}", &prefix[..keep], &hash[..PREFIX_HASH_LEN])
 }
 
-/// Checks that a prefix keeps runner names valid: 1 to 30 ASCII letters, digits or `-`,
+/// Checks that a prefix keeps runner names valid: 1 to 64 ASCII letters, digits or `-`,
 /// starting with a letter or digit.
 pub fn validate_runner_name_prefix(prefix: &str) -> Result<(), String> {
     if prefix.is_empty() || prefix.len() > MAX_RUNNER_NAME_PREFIX_LEN {
@@ -41,41 +59,70 @@ mod tests {
     use crate::datastore::conformance::sample_job;
     use crate::model::TargetId;
 
-    #[test]
-    fn name_is_deterministic_and_bounded() {
+    fn job(workflow_job_id: u64, run_attempt: u32) -> Job {
         let mut job = sample_job(TargetId::new_random());
-        job.workflow_job_id = u64::MAX;
-        job.run_attempt = u32::MAX;
-        let prefix = "p".repeat(MAX_RUNNER_NAME_PREFIX_LEN);
-        let name = runner_name(&prefix, &job);
-        assert_eq!(name, runner_name(&prefix, &job));
-        assert!(name.len() <= 64, "{} characters: {name}", name.len());
-        assert_eq!(name.len(), 62);
+        job.workflow_job_id = workflow_job_id;
+        job.run_attempt = run_attempt;
+        job
     }
 
     #[test]
-    fn name_differs_per_attempt() {
-        let mut job = sample_job(TargetId::new_random());
-        job.workflow_job_id = 38000000001;
-        job.run_attempt = 1;
+    fn name_is_deterministic_per_attempt() {
+        let mut job = job(38000000001, 1);
         assert_eq!(runner_name("myshoes", &job), "myshoes-38000000001-1");
+        job.attempt = 3;
+        assert_eq!(
+            runner_name("myshoes", &job),
+            "myshoes-38000000001-1",
+            "the dispatch attempt does not change the name"
+        );
         job.run_attempt = 2;
         assert_eq!(runner_name("myshoes", &job), "myshoes-38000000001-2");
-        // The dispatch attempt does not change the name.
-        job.attempt = 3;
-        assert_eq!(runner_name("myshoes", &job), "myshoes-38000000001-2");
+    }
+
+    #[test]
+    fn long_prefix_is_cut_with_hash() {
+        let largest = job(u64::MAX, u32::MAX);
+        for length in [1, 30, 31, 40, 63, 64] {
+            let prefix = "p".repeat(length);
+            let name = runner_name(&prefix, &largest);
+            assert!(
+                name.len() <= MAX_RUNNER_NAME_LEN,
+                "{length}: {} characters: {name}",
+                name.len()
+            );
+            assert!(name.ends_with("-18446744073709551615-4294967295"), "{name}");
+        }
+        assert_eq!(
+            runner_name(&"p".repeat(30), &largest).len(),
+            62,
+            "short enough: not cut"
+        );
+    }
+
+    #[test]
+    fn cut_prefixes_stay_distinct() {
+        let largest = job(u64::MAX, u32::MAX);
+        let a = runner_name(&format!("{}-team-a", "x".repeat(40)), &largest);
+        let b = runner_name(&format!("{}-team-b", "x".repeat(40)), &largest);
+        assert_ne!(
+            a, b,
+            "prefixes that differ only past the cut must give different names"
+        );
+        assert_eq!(a.len(), MAX_RUNNER_NAME_LEN);
     }
 
     #[test]
     fn prefix_validation_rejects_bad_input() {
         assert!(validate_runner_name_prefix("myshoes").is_ok());
         assert!(validate_runner_name_prefix("team-a-01").is_ok());
+        assert!(validate_runner_name_prefix(&"a".repeat(64)).is_ok());
         for bad in ["", "-x", "a b", "a/b", "a_b", "ä"] {
             assert!(
                 validate_runner_name_prefix(bad).is_err(),
                 "{bad:?} accepted"
             );
         }
-        assert!(validate_runner_name_prefix(&"a".repeat(31)).is_err());
+        assert!(validate_runner_name_prefix(&"a".repeat(65)).is_err());
     }
 }

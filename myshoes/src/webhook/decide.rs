@@ -29,6 +29,10 @@ impl DecideConfig {
 /// Outcome of [`decide`] for one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// The job attempt started or finished: a launch for it that has not begun is no longer
+    /// needed. The receiver records that with the Datastore's launch claim, so a dispatcher
+    /// that receives the job later skips it.
+    Cancel(JobCancel),
     /// The delivery requests a runner: store the job and dispatch it.
     Enqueue(JobRequest),
     /// The delivery creates no job. Respond with 2xx so that GitHub records it as delivered.
@@ -82,6 +86,22 @@ impl JobRequest {
             attempt: 0,
         }
     }
+}
+
+/// A job attempt that needs no runner any more, from an `in_progress` or `completed`
+/// event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCancel {
+    /// Id of the job attempt, as [`JobRequest::job_id`] would derive it.
+    pub job_id: JobId,
+    /// `workflow_job.id`.
+    pub workflow_job_id: u64,
+    /// `workflow_job.run_attempt`, 1 when the payload has none.
+    pub run_attempt: u32,
+    /// GitHub instance of the job.
+    pub host: GitHubHost,
+    /// The action that ends the need: `in_progress` or `completed`.
+    pub action: WorkflowJobAction,
 }
 
 /// Reason a delivery creates no job. `Display` gives a short text for logs and responses.
@@ -139,7 +159,9 @@ impl fmt::Display for IgnoreReason {
 /// Only a `workflow_job` with action `queued` does. The action decides, never
 /// `workflow_job.status`, so `queued` with status `waiting` is enqueued. A queued job is
 /// ignored when it has no labels, when no profile in `config` accepts its labels, or when
-/// its repository name is missing or invalid.
+/// its repository name is missing or invalid. Actions `in_progress` and `completed` give
+/// [`Decision::Cancel`] unless their labels match no profile; `waiting` and unknown
+/// actions are ignored.
 ///
 /// The job's host is taken from `repository.html_url` with the trailing `/{full_name}`
 /// removed (ASCII case ignored), which keeps a GitHub Enterprise Server path prefix. When
@@ -158,6 +180,26 @@ fn decide_workflow_job(
     delivery: &Delivery<'_>,
     config: &DecideConfig,
 ) -> Decision {
+    if matches!(
+        job.action,
+        WorkflowJobAction::InProgress | WorkflowJobAction::Completed
+    ) {
+        // Jobs for runners this deployment does not offer (GitHub-hosted ones, say) are not
+        // ours to cancel. Completed events may carry no labels; those are cancelled.
+        if !job.labels.is_empty() && config.profiles.choose(&job.labels).is_none() {
+            return Decision::Ignore(IgnoreReason::NoMatchingProfile {
+                labels: job.labels.iter().map(|label| label.to_string()).collect(),
+            });
+        }
+        let host = job_host(job, delivery, config);
+        return Decision::Cancel(JobCancel {
+            job_id: JobId::for_workflow_job(&host, job.id, job.run_attempt),
+            workflow_job_id: job.id,
+            run_attempt: job.run_attempt,
+            host,
+            action: job.action.clone(),
+        });
+    }
     if job.action != WorkflowJobAction::Queued {
         return Decision::Ignore(IgnoreReason::NotQueued {
             action: job.action.clone(),
@@ -180,12 +222,7 @@ fn decide_workflow_job(
         });
     };
 
-    let host = job
-        .repository_html_url
-        .as_deref()
-        .and_then(|html_url| host_from_html_url(html_url, full_name, &config.default_host))
-        .or_else(|| delivery.enterprise_host.and_then(|host| host.parse().ok()))
-        .unwrap_or_else(|| config.default_host.clone());
+    let host = job_host(job, delivery, config);
 
     Decision::Enqueue(JobRequest {
         delivery_id: delivery.id.map(str::to_owned),
@@ -198,6 +235,23 @@ fn decide_workflow_job(
         host,
         profile: profile.name.clone(),
     })
+}
+
+/// Derives the job's host: from `repository.html_url`, then `X-GitHub-Enterprise-Host`,
+/// then the configured default.
+fn job_host(
+    job: &WorkflowJobEvent<'_>,
+    delivery: &Delivery<'_>,
+    config: &DecideConfig,
+) -> GitHubHost {
+    job.repository_full_name
+        .as_deref()
+        .zip(job.repository_html_url.as_deref())
+        .and_then(|(full_name, html_url)| {
+            host_from_html_url(html_url, full_name, &config.default_host)
+        })
+        .or_else(|| delivery.enterprise_host.and_then(|host| host.parse().ok()))
+        .unwrap_or_else(|| config.default_host.clone())
 }
 
 /// Returns the host of `html_url` (`https://HOST[/PREFIX]/{full_name}`), or `None` when the
@@ -270,14 +324,14 @@ mod tests {
     fn expect_request(decision: Decision) -> JobRequest {
         match decision {
             Decision::Enqueue(request) => request,
-            Decision::Ignore(reason) => panic!("ignored: {reason}"),
+            other => panic!("expected a job, got {other:?}"),
         }
     }
 
     fn expect_reason(decision: Decision) -> IgnoreReason {
         match decision {
             Decision::Ignore(reason) => reason,
-            Decision::Enqueue(request) => panic!("enqueued: {request:?}"),
+            other => panic!("expected an ignore, got {other:?}"),
         }
     }
 
@@ -310,11 +364,44 @@ mod tests {
     }
 
     #[test]
+    fn started_or_finished_job_cancels() {
+        for action in [WorkflowJobAction::InProgress, WorkflowJobAction::Completed] {
+            let mut job = queued_job();
+            job.action = action.clone();
+            // Completed events may carry no labels; the cancel does not depend on them.
+            job.labels = Vec::new();
+            let Decision::Cancel(cancel) = decide_job(job, &Delivery::default()) else {
+                panic!("{action}: expected a cancel");
+            };
+            assert_eq!(cancel.action, action);
+            assert_eq!(cancel.workflow_job_id, 38_000_000_001);
+            assert_eq!(cancel.run_attempt, 2);
+            assert_eq!(cancel.host, GitHubHost::github_com());
+            let request = expect_request(decide_job(queued_job(), &Delivery::default()));
+            assert_eq!(
+                cancel.job_id,
+                request.job_id(),
+                "the same attempt gets the same id"
+            );
+        }
+    }
+
+    #[test]
+    fn hosted_job_completion_is_ignored() {
+        let mut job = queued_job();
+        job.action = WorkflowJobAction::Completed;
+        job.labels = vec![Cow::Borrowed("ubuntu-latest")];
+        let reason = expect_reason(decide_job(job, &Delivery::default()));
+        assert!(
+            matches!(reason, IgnoreReason::NoMatchingProfile { .. }),
+            "{reason:?}"
+        );
+    }
+
+    #[test]
     fn other_actions_are_ignored() {
         for action in [
             WorkflowJobAction::Waiting,
-            WorkflowJobAction::InProgress,
-            WorkflowJobAction::Completed,
             WorkflowJobAction::Other("paused".into()),
         ] {
             let mut job = queued_job();

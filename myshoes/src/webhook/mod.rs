@@ -47,6 +47,7 @@
 //!     Ok(received) => match received.decision {
 //!         Decision::Enqueue(request) => assert_eq!(request.profile, "linux"),
 //!         Decision::Ignore(reason) => panic!("ignored: {reason}"),
+//!         Decision::Cancel(cancel) => panic!("cancelled: {cancel:?}"),
 //!     },
 //!     Err(error) => panic!("answer {}: {error}", error.status_code()),
 //! }
@@ -63,7 +64,7 @@ mod signature;
 mod workflow_job;
 
 pub use body::ContentType;
-pub use decide::{decide, DecideConfig, Decision, IgnoreReason, JobRequest};
+pub use decide::{decide, DecideConfig, Decision, IgnoreReason, JobCancel, JobRequest};
 pub use error::WebhookError;
 pub use event::Event;
 pub use headers::{
