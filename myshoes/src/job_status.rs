@@ -1,4 +1,4 @@
-//! Where the dispatcher asks whether a job still waits for a runner.
+//! The source the dispatcher queries for whether a job still waits for a runner.
 //!
 //! A job can start on another runner, or be cancelled, between its webhook and its
 //! dispatch. Asking GitHub first saves a runner that would sit idle.

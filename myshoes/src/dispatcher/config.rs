@@ -78,7 +78,7 @@ pub struct DispatcherConfig {
     pub job_completed_hook: Option<String>,
     /// Jobs processed at the same time by the loop. At least 1.
     pub max_concurrency: usize,
-    /// Longest time one receive call waits for a job before the loop calls again.
+    /// Maximum time one receive call waits for a job before the loop calls again.
     pub receive_wait: Duration,
     /// Retry behaviour for retryable failures.
     pub retry: RetryPolicy,

@@ -1,7 +1,8 @@
 //! Turns queued jobs into runner instances.
 //!
-//! [`Dispatcher::process`] handles one received job: it finds the job's target, chooses a
-//! runner profile, derives the runner name, gets a credential, builds the setup script,
+//! [`Dispatcher::process`] handles one received job. It finds the job's target, chooses a
+//! runner profile, checks with GitHub that the job is still queued (when a status source
+//! is set) and claims the launch. Then it gets a credential, builds the setup script,
 //! starts an instance on the Stadium, records the runner and removes the job from the
 //! queue. Retryable failures return the job to the queue with a growing delay, up to
 //! [`RetryPolicy::max_attempts`]; permanent failures drop it with the reason logged.

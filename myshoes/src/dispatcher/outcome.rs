@@ -1,4 +1,4 @@
-//! What happened to a job the dispatcher processed.
+//! Outcomes of the jobs the dispatcher processed.
 
 use std::time::Duration;
 
@@ -18,10 +18,10 @@ pub enum Outcome {
         job: Job,
         /// Name of the runner profile that matched the job's labels.
         profile: String,
-        /// The runner record. `recorded` says whether the Datastore stored it.
+        /// The runner record; `recorded` tells whether the Datastore stored it.
         runner: Runner,
-        /// Whether the runner record was stored; `false` when the Datastore failed after
-        /// the launch, in which case the error was logged and the instance still runs.
+        /// Whether the runner record was stored. It is `false` when the Datastore failed
+        /// after the launch; the error was then logged, and the instance still runs.
         recorded: bool,
         /// The instance the Stadium started.
         instance: Instance,

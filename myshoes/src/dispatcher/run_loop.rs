@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 
 use super::{error_chain, Dispatcher};
 
-/// Longest pause after consecutive receive failures.
+/// Maximum pause after consecutive receive failures.
 const MAX_RECEIVE_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Dispatcher {
