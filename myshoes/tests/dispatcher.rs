@@ -645,3 +645,51 @@ async fn old_job_is_dropped_despite_attempts() {
         "{reason}"
     );
 }
+
+#[test]
+fn outcomes_are_counted() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let h = harness().await;
+            h.enqueue(&["linux"]).await;
+            assert!(matches!(h.process_next().await, Outcome::Launched { .. }));
+            h.enqueue(&["windows"]).await;
+            assert!(matches!(h.process_next().await, Outcome::Dropped { .. }));
+        });
+    });
+
+    let mut launched = None;
+    let mut dropped = None;
+    let mut latencies = 0;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let name = key.key().name().to_owned();
+        let outcome = key
+            .key()
+            .labels()
+            .find(|label| label.key() == "outcome")
+            .map(|label| label.value().to_owned());
+        match (name.as_str(), outcome.as_deref(), value) {
+            ("myshoes_dispatch_outcomes_total", Some("launched"), DebugValue::Counter(count)) => {
+                launched = Some(count)
+            }
+            ("myshoes_dispatch_outcomes_total", Some("dropped"), DebugValue::Counter(count)) => {
+                dropped = Some(count)
+            }
+            ("myshoes_launch_latency_seconds", None, DebugValue::Histogram(values)) => {
+                latencies = values.len()
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(launched, Some(1));
+    assert_eq!(dropped, Some(1));
+    assert_eq!(latencies, 1, "one latency per launch");
+}

@@ -262,7 +262,9 @@ impl App {
     }
 }
 
+/// Answers a delivery and counts it in `myshoes_webhooks_total` by result.
 fn reply(status: StatusCode, body: WebhookResponse) -> Response {
+    metrics::counter!("myshoes_webhooks_total", "result" => body.result.clone()).increment(1);
     (status, Json(body)).into_response()
 }
 
@@ -364,10 +366,12 @@ async fn handle_webhook(
                 target_id = %target.id,
                 "job enqueued"
             );
+            metrics::counter!("myshoes_jobs_enqueued_total").increment(1);
             reply(StatusCode::ACCEPTED, response)
         }
         Err(DatastoreError::AlreadyExists { .. }) => {
             tracing::info!(delivery_id, job_id = %job.id, "duplicate delivery: the job was received already");
+            metrics::counter!("myshoes_dedup_hits_total", "layer" => "enqueue").increment(1);
             response.result = "duplicate".to_owned();
             response.reason = Some(
                 "this job attempt was received already; no second runner is launched".to_owned(),

@@ -213,6 +213,7 @@ impl Dispatcher {
             attempt = received.job.attempt,
         );
         let outcome = self.process_inner(received).instrument(span).await;
+        record_outcome(&outcome);
         // No subscriber is fine.
         let _ = self.outcomes.send(outcome.clone());
         outcome
@@ -369,6 +370,7 @@ impl Dispatcher {
                     // Launching anyway risks an idle runner; not launching risks a job that
                     // waits forever. The sweeper reclaims idle runners, so launch.
                     self.status_check_errors.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("myshoes_job_status_check_errors_total").increment(1);
                     tracing::warn!(
                         error = %ErrorChain(error.as_ref()),
                         "failed to read the job's status from GitHub; launching anyway"
@@ -383,9 +385,13 @@ impl Dispatcher {
             .await
         {
             Ok(()) => Ok(Prepared::Ready { target, profile }),
-            Err(DatastoreError::AlreadyExists { .. }) => Ok(Prepared::Skip(
-                "a runner was launched for this job attempt already".to_owned(),
-            )),
+            Err(DatastoreError::AlreadyExists { .. }) => {
+                metrics::counter!("myshoes_dedup_hits_total", "layer" => "launch_claim")
+                    .increment(1);
+                Ok(Prepared::Skip(
+                    "a runner was launched for this job attempt already".to_owned(),
+                ))
+            }
             Err(error @ DatastoreError::Conflict { .. }) => Err(StepFailure::from_error(
                 "another dispatcher is launching this job attempt",
                 &error,
@@ -501,6 +507,22 @@ impl Dispatcher {
         }
         Ok(target)
     }
+}
+
+/// Counts an outcome in `myshoes_dispatch_outcomes_total` and, for a launch, records the
+/// time since the webhook in `myshoes_launch_latency_seconds`.
+fn record_outcome(outcome: &Outcome) {
+    let label = match outcome {
+        Outcome::Launched { job, .. } => {
+            let latency = (Utc::now() - job.received_at).to_std().unwrap_or_default();
+            metrics::histogram!("myshoes_launch_latency_seconds").record(latency.as_secs_f64());
+            "launched"
+        }
+        Outcome::Skipped { .. } => "skipped",
+        Outcome::RetryScheduled { .. } => "retry_scheduled",
+        Outcome::Dropped { .. } => "dropped",
+    };
+    metrics::counter!("myshoes_dispatch_outcomes_total", "outcome" => label).increment(1);
 }
 
 /// The profile's resource type, or the target's when the profile leaves it `unknown`.

@@ -326,6 +326,9 @@ impl GitHubAppClient {
         if let Some(remaining) = header_u64(headers, "x-ratelimit-remaining") {
             self.rate_limit_remaining
                 .store(remaining, Ordering::Relaxed);
+            // Precision loss above 2^53 does not matter for a request budget.
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("myshoes_github_rate_limit_remaining").set(remaining as f64);
         }
     }
 
