@@ -51,9 +51,19 @@ impl fmt::Display for WorkflowJobStatus {
     }
 }
 
-/// A source of workflow job statuses, such as the GitHub REST API.
+/// A workflow job's status and the runner that took it, as GitHub reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowJobState {
+    /// The job's status.
+    pub status: WorkflowJobStatus,
+    /// Name of the runner that took the job; `None` while it is queued, or when it
+    /// finished without running (a cancelled workflow, say).
+    pub runner_name: Option<String>,
+}
+
+/// A source of workflow job states, such as the GitHub REST API.
 #[async_trait]
 pub trait JobStatusSource: fmt::Debug + Send + Sync + 'static {
-    /// Returns GitHub's current status of the job.
-    async fn workflow_job_status(&self, job: &Job) -> Result<WorkflowJobStatus, BoxError>;
+    /// Returns GitHub's current state of the job.
+    async fn workflow_job_state(&self, job: &Job) -> Result<WorkflowJobState, BoxError>;
 }

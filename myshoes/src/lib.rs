@@ -87,6 +87,7 @@ pub mod github;
 pub mod job_status;
 pub mod model;
 pub mod profile;
+pub mod runner_name;
 pub mod secret;
 pub mod setup_script;
 pub mod stadium;

@@ -454,15 +454,25 @@ async fn loop_bounds_concurrency() {
 }
 
 #[derive(Debug)]
-struct FixedStatus(Result<myshoes::job_status::WorkflowJobStatus, &'static str>);
+struct FixedStatus(
+    Result<myshoes::job_status::WorkflowJobStatus, &'static str>,
+    Option<&'static str>,
+);
 
 #[async_trait]
 impl myshoes::job_status::JobStatusSource for FixedStatus {
-    async fn workflow_job_status(
+    async fn workflow_job_state(
         &self,
         _job: &Job,
-    ) -> Result<myshoes::job_status::WorkflowJobStatus, myshoes::datastore::BoxError> {
-        self.0.clone().map_err(|message| message.into())
+    ) -> Result<myshoes::job_status::WorkflowJobState, myshoes::datastore::BoxError> {
+        let status = self
+            .0
+            .clone()
+            .map_err(|message| -> myshoes::datastore::BoxError { message.into() })?;
+        Ok(myshoes::job_status::WorkflowJobState {
+            status,
+            runner_name: self.1.map(str::to_owned),
+        })
     }
 }
 
@@ -485,7 +495,11 @@ async fn harness_with_status(status: FixedStatus) -> Harness {
 async fn started_or_finished_job_is_skipped() {
     use myshoes::job_status::WorkflowJobStatus;
     for status in [WorkflowJobStatus::InProgress, WorkflowJobStatus::Completed] {
-        let h = harness_with_status(FixedStatus(Ok(status.clone()))).await;
+        let h = harness_with_status(FixedStatus(
+            Ok(status.clone()),
+            Some("someone-elses-runner"),
+        ))
+        .await;
         h.enqueue(&["linux"]).await;
         let outcome = h.process_next().await;
         let Outcome::Skipped { reason, .. } = outcome else {
@@ -505,9 +519,10 @@ async fn started_or_finished_job_is_skipped() {
 
 #[tokio::test]
 async fn queued_job_passes_status_check() {
-    let h = harness_with_status(FixedStatus(Ok(
-        myshoes::job_status::WorkflowJobStatus::Queued,
-    )))
+    let h = harness_with_status(FixedStatus(
+        Ok(myshoes::job_status::WorkflowJobStatus::Queued),
+        None,
+    ))
     .await;
     h.enqueue(&["linux"]).await;
     assert!(matches!(h.process_next().await, Outcome::Launched { .. }));
@@ -516,7 +531,7 @@ async fn queued_job_passes_status_check() {
 
 #[tokio::test]
 async fn status_check_error_launches_and_counts() {
-    let h = harness_with_status(FixedStatus(Err("GitHub timed out"))).await;
+    let h = harness_with_status(FixedStatus(Err("GitHub timed out"), None)).await;
     h.enqueue(&["linux"]).await;
     assert!(matches!(h.process_next().await, Outcome::Launched { .. }));
     assert_eq!(h.dispatcher.status_check_errors(), 1);
@@ -692,4 +707,41 @@ fn outcomes_are_counted() {
     assert_eq!(launched, Some(1));
     assert_eq!(dropped, Some(1));
     assert_eq!(latencies, 1, "one latency per launch");
+}
+
+#[tokio::test]
+async fn job_taken_by_own_runner_still_launches() {
+    // The runner launched for another job took this one, so that other job now needs the
+    // runner launched for this one.
+    let h = harness_with_status(FixedStatus(
+        Ok(myshoes::job_status::WorkflowJobStatus::InProgress),
+        Some("myshoes-12345-1"),
+    ))
+    .await;
+    h.enqueue(&["linux"]).await;
+    assert!(matches!(h.process_next().await, Outcome::Launched { .. }));
+}
+
+#[tokio::test]
+async fn claim_conflict_defers_without_attempt_limit() {
+    let h = harness().await;
+    let job = h.enqueue(&["linux"]).await;
+    // Another receive of the same job holds the claim.
+    h.datastore
+        .claim_launch(job.id, "other-dispatcher/receipt", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut received = h
+        .datastore
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    received[0].job.attempt = 50; // far past max_attempts (3)
+    let outcome = h.dispatcher.process(received.remove(0)).await;
+    let Outcome::RetryScheduled { reason, delay, .. } = outcome else {
+        panic!("a conflict must defer, not drop: {outcome:?}");
+    };
+    assert!(reason.contains("another dispatcher"), "{reason}");
+    assert_eq!(delay, h.dispatcher.config().launch_lease);
+    assert!(h.stadium.add_calls().is_empty());
 }

@@ -1140,10 +1140,9 @@ async fn job_status_maps_github_values() {
     let host = host_of(&server);
     let stored = job(&host, 3, Some(INSTALLATION_ID));
     let source: &dyn myshoes::job_status::JobStatusSource = &client;
-    assert_eq!(
-        source.workflow_job_status(&stored).await.unwrap(),
-        WorkflowJobStatus::Completed
-    );
+    let state = source.workflow_job_state(&stored).await.unwrap();
+    assert_eq!(state.status, WorkflowJobStatus::Completed);
+    assert_eq!(state.runner_name, None, "the response names no runner");
 }
 
 #[tokio::test]

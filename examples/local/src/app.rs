@@ -192,7 +192,8 @@ impl App {
             dispatcher = dispatcher.with_job_status_source(client.clone());
         }
 
-        let decide = DecideConfig::new(options.config.profiles, options.config.github_host);
+        let decide = DecideConfig::new(options.config.profiles, options.config.github_host)
+            .with_runner_name_prefix(dispatcher.config().runner_name_prefix.clone());
         let receiver = Receiver {
             datastore: datastore.clone(),
             secret: options.webhook_secret,
@@ -395,10 +396,26 @@ async fn cancel_launch(receiver: &Receiver, delivery_id: &str, cancel: &JobCance
         .await;
     let result = match claimed {
         Ok(()) => {
-            receiver
+            let completed = receiver
                 .datastore
                 .complete_launch(cancel.job_id, CANCEL_OWNER)
-                .await
+                .await;
+            if completed.is_err() {
+                // Leave no half-made cancel behind to delay a launch that is still wanted.
+                if let Err(error) = receiver
+                    .datastore
+                    .release_launch(cancel.job_id, CANCEL_OWNER)
+                    .await
+                {
+                    tracing::warn!(
+                        delivery_id,
+                        job_id = %cancel.job_id,
+                        error = %ErrorChain(&error),
+                        "failed to release a cancel claim; it expires after 60 seconds"
+                    );
+                }
+            }
+            completed
         }
         Err(error) => Err(error),
     };

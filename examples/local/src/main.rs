@@ -5,10 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use myshoes::datastore::MemoryDatastore;
-use myshoes::github::{ClientConfig, GitHubApp, GitHubAppClient};
+use myshoes::github::{ClientConfig, GitHubApp, GitHubAppClient, RescuePass};
+use myshoes::model::GitHubHost;
 use myshoes::secret::Secret;
 use myshoes::setup_script::{RunnerSource, DEFAULT_RUNNER_VERSION};
 use myshoes::stadium::ProcessStadium;
@@ -91,6 +93,11 @@ struct ServeArgs {
     )]
     github_private_key_base64: Option<String>,
 
+    /// Seconds between passes that ask GitHub to redeliver failed workflow_job webhooks of
+    /// the last hour (needs a GitHub App); 0 turns the passes off.
+    #[arg(long, env = "RESCUE_INTERVAL_SECS", default_value_t = 300)]
+    rescue_interval_secs: u64,
+
     /// User that runs the runner (through sudo), instead of the app's user.
     #[arg(long, env = "RUNNER_USER")]
     runner_user: Option<String>,
@@ -158,6 +165,23 @@ fn init_tracing(default_filter: &str) {
         .init();
 }
 
+/// Asks GitHub, every `interval`, to redeliver the failed `workflow_job` webhooks of the
+/// last hour; GitHub does not redeliver them by itself. Redelivered jobs that were handled
+/// meanwhile are duplicates, which the receiver and the launch claim ignore.
+async fn run_rescue(client: Arc<GitHubAppClient>, hosts: Vec<GitHubHost>, interval: Duration) {
+    let pass = RescuePass::new();
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        let since = chrono::Utc::now() - chrono::Duration::hours(1);
+        for host in &hosts {
+            if let Err(error) = pass.run(&client, host, since).await {
+                tracing::warn!(host = %host, error = %myshoes::ErrorChain(&error), "webhook rescue pass failed; the next pass tries again");
+            }
+        }
+    }
+}
+
 async fn shutdown_signal() {
     if let Err(error) = tokio::signal::ctrl_c().await {
         tracing::error!(%error, "failed to listen for Ctrl-C; stopping");
@@ -185,7 +209,26 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         Secret::new(args.webhook_secret),
         Secret::new(args.registration_token.unwrap_or_default()),
     );
-    options.github_app = github_app;
+    options.github_app = github_app.clone();
+    if let (Some(client), true) = (github_app, args.rescue_interval_secs > 0) {
+        let hosts: Vec<_> = {
+            let mut hosts: Vec<_> = options
+                .config
+                .targets
+                .iter()
+                .map(|target| target.host.clone())
+                .collect();
+            hosts.push(options.config.github_host.clone());
+            hosts.sort_by(|a, b| a.web_url().cmp(b.web_url()));
+            hosts.dedup();
+            hosts
+        };
+        tokio::spawn(run_rescue(
+            client,
+            hosts,
+            Duration::from_secs(args.rescue_interval_secs),
+        ));
+    }
     options.runner_source = runner_source(&args.common, None);
     options.run_as = args.runner_user;
     options.max_concurrency = args.max_concurrency;
@@ -197,9 +240,11 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let address = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(%address, config = %args.common.config.display(), "myshoes-local listening; POST GitHub webhooks to /webhook");
-    app.run(listener, shutdown_signal()).await?;
+    let served = app.run(listener, shutdown_signal()).await;
     tracing::info!("stopping runner processes");
-    stadium.stop_all().await?;
+    let stopped = stadium.stop_all().await;
+    served?;
+    stopped?;
     Ok(())
 }
 

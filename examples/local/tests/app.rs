@@ -469,3 +469,35 @@ async fn late_events_change_nothing_after_launch() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn job_on_own_runner_keeps_its_launch() {
+    let app = start(1 << 20).await;
+    let mut outcomes = app.app.dispatcher().subscribe();
+    // A runner launched for another job took this job before its own launch ran.
+    let text = String::from_utf8(with_action("in_progress")).unwrap();
+    let taken = text.replacen(
+        "\"runner_name\":null",
+        "\"runner_name\":\"myshoes-37000000005-1\"",
+        1,
+    );
+    assert_ne!(taken, text, "the fixture has a null runner_name");
+    let (status, response) = post_signed(&app.url, "workflow_job", taken.as_bytes()).await;
+    assert_eq!(
+        (status, response.result.as_str()),
+        (200, "ignored"),
+        "{response:?}"
+    );
+
+    let (status, _) = post_signed(&app.url, "workflow_job", QUEUED_WEBHOOK).await;
+    assert_eq!(status, 202);
+    let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Launched { .. }),
+        "the other job still needs this runner: {outcome:?}"
+    );
+    app.stop().await;
+}

@@ -550,8 +550,10 @@ impl Datastore for MemoryDatastore {
                 ));
             }
         }
-        let expires_at =
-            Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let expires_at = chrono::Duration::from_std(lease)
+            .ok()
+            .and_then(|lease| Utc::now().checked_add_signed(lease))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let lease_record = LockLease {
             name: name.to_owned(),
             owner: owner.to_owned(),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::setup_script::{RunnerSource, DEFAULT_WORK_FOLDER};
 
-use super::runner_name::validate_runner_name_prefix;
+use crate::runner_name::validate_runner_name_prefix;
 
 /// How often and how fast a job is retried after a retryable failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,14 +85,15 @@ pub struct DispatcherConfig {
     /// Name this dispatcher claims launches under; unique per dispatcher process.
     pub owner_id: String,
     /// How long a launch claim lasts before another dispatcher may take over the job, if
-    /// this one stops between claiming and launching. Longer than the slowest launch.
+    /// this one stops between claiming and launching. Keep it longer than the slowest
+    /// launch and shorter than the Datastore's visibility timeout.
     pub launch_lease: Duration,
 }
 
 impl Default for DispatcherConfig {
     /// Runner names `myshoes-…`, the default group, a download of the pinned runner
     /// version, 8 jobs at a time, 20-second receive waits, [`RetryPolicy::default`], a
-    /// random owner id and 10-minute launch claims.
+    /// random owner id and 2-minute launch claims.
     fn default() -> Self {
         Self {
             runner_name_prefix: "myshoes".to_owned(),
@@ -106,7 +107,7 @@ impl Default for DispatcherConfig {
             receive_wait: Duration::from_secs(20),
             retry: RetryPolicy::default(),
             owner_id: format!("dispatcher-{}", uuid::Uuid::new_v4().simple()),
-            launch_lease: Duration::from_secs(600),
+            launch_lease: Duration::from_secs(120),
         }
     }
 }

@@ -65,7 +65,6 @@
 mod config;
 mod outcome;
 mod run_loop;
-mod runner_name;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -78,18 +77,19 @@ use tracing::Instrument;
 
 use crate::credentials::{CredentialRequest, RunnerCredentials};
 use crate::datastore::{AckHandle, Datastore, Error as DatastoreError, ReceivedJob};
-use crate::job_status::{JobStatusSource, WorkflowJobStatus};
+use crate::job_status::{JobStatusSource, WorkflowJobState, WorkflowJobStatus};
 use crate::model::{Job, ResourceType, Runner, RunnerId, RunnerStatus, Target};
 use crate::profile::{Profiles, RunnerProfile};
 use crate::setup_script::SetupScriptParams;
 use crate::stadium::{AddInstanceRequest, Stadium};
 use crate::ErrorChain;
 
+pub use crate::runner_name::{
+    is_own_runner_name, runner_name, validate_runner_name_prefix, MAX_RUNNER_NAME_LEN,
+    MAX_RUNNER_NAME_PREFIX_LEN,
+};
 pub use config::{ConfigError, DispatcherConfig, RetryPolicy};
 pub use outcome::Outcome;
-pub use runner_name::{
-    runner_name, validate_runner_name_prefix, MAX_RUNNER_NAME_LEN, MAX_RUNNER_NAME_PREFIX_LEN,
-};
 
 /// Capacity of the outcome channel; a subscriber that falls further behind misses outcomes.
 const OUTCOME_CHANNEL_CAPACITY: usize = 1024;
@@ -110,6 +110,9 @@ pub struct Dispatcher {
 struct StepFailure {
     reason: String,
     retryable: bool,
+    /// Whether the job waits for another launch to finish rather than failed itself, so the
+    /// retry does not use up an attempt.
+    deferred: bool,
 }
 
 impl StepFailure {
@@ -117,6 +120,7 @@ impl StepFailure {
         Self {
             reason: reason.into(),
             retryable: false,
+            deferred: false,
         }
     }
 
@@ -124,6 +128,7 @@ impl StepFailure {
         Self {
             reason: format!("{context}: {}", error_chain(error)),
             retryable,
+            deferred: false,
         }
     }
 }
@@ -221,7 +226,10 @@ impl Dispatcher {
 
     async fn process_inner(&self, received: ReceivedJob) -> Outcome {
         let ReceivedJob { job, ack } = received;
-        let (target, profile) = match self.prepare(&job).await {
+        // The claim belongs to this receive, not to the whole dispatcher, so a second receive
+        // of the job (after its visibility timeout) cannot renew or release this one's claim.
+        let claim_owner = format!("{}/{}", self.config.owner_id, ack.token());
+        let (target, profile) = match self.prepare(&job, &claim_owner).await {
             Ok(Prepared::Ready { target, profile }) => (target, profile),
             Ok(Prepared::Skip(reason)) => {
                 tracing::info!(reason = %reason, "job skipped without a launch");
@@ -235,11 +243,7 @@ impl Dispatcher {
             Ok(launch) => launch,
             Err(failure) => {
                 // Let the next attempt, by this or another dispatcher, claim the job again.
-                if let Err(error) = self
-                    .datastore
-                    .release_launch(job.id, &self.config.owner_id)
-                    .await
-                {
+                if let Err(error) = self.datastore.release_launch(job.id, &claim_owner).await {
                     tracing::warn!(
                         error = %error_chain(&error),
                         "failed to release the launch claim; it expires after its lease"
@@ -263,11 +267,7 @@ impl Dispatcher {
                 false
             }
         };
-        if let Err(error) = self
-            .datastore
-            .complete_launch(job.id, &self.config.owner_id)
-            .await
-        {
+        if let Err(error) = self.datastore.complete_launch(job.id, &claim_owner).await {
             tracing::error!(
                 error = %error_chain(&error),
                 "failed to mark the launch completed; a redelivery may launch a second runner"
@@ -310,8 +310,13 @@ impl Dispatcher {
             .retry
             .max_age
             .is_some_and(|max_age| age >= max_age);
-        if failure.retryable && attempts_left && !too_old {
-            let delay = self.config.retry.delay_after(job.attempt);
+        if failure.retryable && (attempts_left || failure.deferred) && !too_old {
+            // A deferred job waits until the other launch completed or its claim expired.
+            let delay = if failure.deferred {
+                self.config.launch_lease
+            } else {
+                self.config.retry.delay_after(job.attempt)
+            };
             tracing::info!(
                 reason = %failure.reason,
                 delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -349,7 +354,11 @@ impl Dispatcher {
     }
 
     /// Checks the target, the profile and GitHub's view of the job, then claims the launch.
-    async fn prepare<'p>(&'p self, job: &Job) -> Result<Prepared<'p>, StepFailure> {
+    async fn prepare<'p>(
+        &'p self,
+        job: &Job,
+        claim_owner: &str,
+    ) -> Result<Prepared<'p>, StepFailure> {
         let target = self.target_for(job).await?;
         let profile = self.profiles.choose(&job.labels).ok_or_else(|| {
             StepFailure::permanent(format!(
@@ -359,11 +368,22 @@ impl Dispatcher {
         })?;
 
         if let Some(source) = &self.job_status {
-            match source.workflow_job_status(job).await {
-                Ok(status @ (WorkflowJobStatus::InProgress | WorkflowJobStatus::Completed)) => {
-                    return Ok(Prepared::Skip(format!(
-                        "GitHub reports the job {status}, so it needs no new runner"
-                    )));
+            match source.workflow_job_state(job).await {
+                Ok(WorkflowJobState {
+                    status: status @ (WorkflowJobStatus::InProgress | WorkflowJobStatus::Completed),
+                    runner_name,
+                }) => {
+                    // A runner launched for another job may have taken this one; that job
+                    // then needs this job's runner, so only a foreign runner (or none)
+                    // ends the need.
+                    let taken_by_own = runner_name.as_deref().is_some_and(|name| {
+                        is_own_runner_name(&self.config.runner_name_prefix, name)
+                    });
+                    if !taken_by_own {
+                        return Ok(Prepared::Skip(format!(
+                            "GitHub reports the job {status}, so it needs no new runner"
+                        )));
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -381,7 +401,7 @@ impl Dispatcher {
 
         match self
             .datastore
-            .claim_launch(job.id, &self.config.owner_id, self.config.launch_lease)
+            .claim_launch(job.id, claim_owner, self.config.launch_lease)
             .await
         {
             Ok(()) => Ok(Prepared::Ready { target, profile }),
@@ -392,11 +412,14 @@ impl Dispatcher {
                     "a runner was launched for this job attempt already".to_owned(),
                 ))
             }
-            Err(error @ DatastoreError::Conflict { .. }) => Err(StepFailure::from_error(
-                "another dispatcher is launching this job attempt",
-                &error,
-                true,
-            )),
+            Err(error @ DatastoreError::Conflict { .. }) => Err(StepFailure {
+                deferred: true,
+                ..StepFailure::from_error(
+                    "another dispatcher is launching this job attempt",
+                    &error,
+                    true,
+                )
+            }),
             Err(error) => {
                 let retryable = error.is_retryable();
                 Err(StepFailure::from_error(

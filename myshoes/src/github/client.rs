@@ -10,7 +10,7 @@ use super::http::RATE_LIMIT_UNKNOWN;
 use super::tokens::{CachedJwt, TokenCache};
 use super::{Error, GitHubApi, GitHubRunner, Installation};
 use crate::credentials::{BoxError, CredentialError, CredentialRequest, RunnerCredentials};
-use crate::job_status::{JobStatusSource, WorkflowJobStatus};
+use crate::job_status::{JobStatusSource, WorkflowJobState, WorkflowJobStatus};
 use crate::model::{GitHubHost, Job, RepositoryName, Scope};
 use crate::setup_script::RunnerCredential;
 
@@ -142,17 +142,17 @@ impl RunnerCredentials for GitHubAppClient {
 
 #[async_trait]
 impl JobStatusSource for GitHubAppClient {
-    async fn workflow_job_status(&self, job: &Job) -> Result<WorkflowJobStatus, BoxError> {
+    async fn workflow_job_state(&self, job: &Job) -> Result<WorkflowJobState, BoxError> {
         let Some(installation_id) = job.installation_id else {
             return Err(Box::new(Error::MissingInstallation {
                 scope: format!("repository {} on {}", job.repository, job.host),
             }));
         };
         let installation = Installation::new(job.host.clone(), installation_id);
-        let status = self
-            .job_status(&installation, &job.repository, job.workflow_job_id)
+        let state = self
+            .job_state(&installation, &job.repository, job.workflow_job_id)
             .await?;
-        Ok(status)
+        Ok(state)
     }
 }
 

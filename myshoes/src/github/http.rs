@@ -36,6 +36,8 @@ pub(super) struct CallContext<'a> {
 #[derive(Debug)]
 pub(super) struct ApiResponse {
     pub(super) status: StatusCode,
+    /// Response headers, for callers that read more than the body (such as `Link`).
+    pub(super) headers: HeaderMap,
     body: Vec<u8>,
 }
 
@@ -281,6 +283,7 @@ impl GitHubAppClient {
 
             return Ok(ApiResponse {
                 status,
+                headers,
                 body: bytes,
             });
         }

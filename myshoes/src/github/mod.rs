@@ -30,6 +30,7 @@
 mod client;
 mod config;
 mod credential;
+mod deliveries;
 mod error;
 mod http;
 mod runners;
@@ -47,6 +48,7 @@ use crate::setup_script::RunnerCredential;
 
 pub use client::GitHubAppClient;
 pub use config::{AppJwtClaims, ClientConfig, CredentialKind, GitHubApp, RetryConfig};
+pub use deliveries::{HookDelivery, RedeliveryError, RescuePass, RescueReport};
 pub use error::Error;
 
 /// Id of the default runner group, which every organization and repository has.

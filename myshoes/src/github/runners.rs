@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::credential::{describe_scope, scope_path};
 use super::http::CallContext;
 use super::{Error, GitHubAppClient, GitHubRunner, Installation};
-use crate::job_status::WorkflowJobStatus;
+use crate::job_status::{WorkflowJobState, WorkflowJobStatus};
 use crate::model::{RepositoryName, Scope};
 
 /// Runners requested per page, GitHub's maximum.
@@ -24,6 +24,8 @@ struct RunnersPage {
 #[derive(Deserialize)]
 struct JobBody {
     status: String,
+    #[serde(default)]
+    runner_name: Option<String>,
 }
 
 impl GitHubAppClient {
@@ -176,6 +178,18 @@ impl GitHubAppClient {
         repository: &RepositoryName,
         job_id: u64,
     ) -> Result<WorkflowJobStatus, Error> {
+        let state = self.job_state(installation, repository, job_id).await?;
+        Ok(state.status)
+    }
+
+    /// Returns the status of workflow job `job_id` in `repository` and the name of the
+    /// runner that took it.
+    pub async fn job_state(
+        &self,
+        installation: &Installation,
+        repository: &RepositoryName,
+        job_id: u64,
+    ) -> Result<WorkflowJobState, Error> {
         let described = format!(
             "job {job_id} of repository {repository} on {}",
             installation.host
@@ -199,6 +213,9 @@ impl GitHubAppClient {
             return Err(response.into_error(context));
         }
         let body: JobBody = response.json(context)?;
-        Ok(WorkflowJobStatus::from_name(&body.status))
+        Ok(WorkflowJobState {
+            status: WorkflowJobStatus::from_name(&body.status),
+            runner_name: body.runner_name.filter(|name| !name.is_empty()),
+        })
     }
 }

@@ -6,6 +6,7 @@ use super::error::truncate_to;
 use super::{Delivery, Event, WorkflowJobAction, WorkflowJobEvent};
 use crate::model::{GitHubHost, Job, JobId, RepositoryName, TargetId};
 use crate::profile::Profiles;
+use crate::runner_name::is_own_runner_name;
 
 /// Settings of [`decide`]: runner profiles and the default host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,15 +15,26 @@ pub struct DecideConfig {
     pub profiles: Profiles,
     /// Host for jobs whose payload and headers name none.
     pub default_host: GitHubHost,
+    /// Prefix of the runner names this deployment's dispatcher gives, to recognise its own
+    /// runners in `in_progress` and `completed` events.
+    pub runner_name_prefix: String,
 }
 
 impl DecideConfig {
-    /// Creates a config from profiles and the default host.
+    /// Creates a config from profiles and the default host, with runner name prefix
+    /// `myshoes` (the dispatcher's default).
     pub fn new(profiles: Profiles, default_host: GitHubHost) -> Self {
         Self {
             profiles,
             default_host,
+            runner_name_prefix: "myshoes".to_owned(),
         }
+    }
+
+    /// Sets the runner name prefix; use the dispatcher's.
+    pub fn with_runner_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.runner_name_prefix = prefix.into();
+        self
     }
 }
 
@@ -125,6 +137,12 @@ pub enum IgnoreReason {
         /// The job's labels.
         labels: Vec<String>,
     },
+    /// A runner of this deployment took the job, so its own pending launch still serves the
+    /// job that runner was launched for.
+    TakenByOwnRunner {
+        /// The runner's name.
+        runner_name: String,
+    },
     /// The payload has no `repository.full_name`.
     MissingRepository,
     /// `repository.full_name` is not a valid `owner/repo` name.
@@ -143,6 +161,10 @@ impl fmt::Display for IgnoreReason {
             IgnoreReason::NoMatchingProfile { labels } => {
                 write!(f, "no runner profile matches labels {labels:?}")
             }
+            IgnoreReason::TakenByOwnRunner { runner_name } => write!(
+                f,
+                "runner {runner_name} of this deployment took the job; its launch goes ahead for the job that runner was launched for"
+            ),
             IgnoreReason::MissingRepository => f.write_str("repository.full_name is missing"),
             IgnoreReason::InvalidRepository { full_name } => {
                 write!(
@@ -189,6 +211,17 @@ fn decide_workflow_job(
         if !job.labels.is_empty() && config.profiles.choose(&job.labels).is_none() {
             return Decision::Ignore(IgnoreReason::NoMatchingProfile {
                 labels: job.labels.iter().map(|label| label.to_string()).collect(),
+            });
+        }
+        // A runner launched for another job may have taken this one; that other job then
+        // needs this job's runner, so the pending launch must go ahead.
+        if let Some(runner) = job
+            .runner_name
+            .as_deref()
+            .filter(|name| is_own_runner_name(&config.runner_name_prefix, name))
+        {
+            return Decision::Ignore(IgnoreReason::TakenByOwnRunner {
+                runner_name: runner.to_owned(),
             });
         }
         let host = job_host(job, delivery, config);
@@ -310,6 +343,7 @@ mod tests {
             run_attempt: 2,
             labels: vec![Cow::Borrowed("self-hosted"), Cow::Borrowed("linux")],
             status: Some(Cow::Borrowed("queued")),
+            runner_name: None,
             repository_full_name: Some(Cow::Borrowed("octo-org/hello-world")),
             repository_html_url: Some(Cow::Borrowed("https://github.com/octo-org/hello-world")),
             installation_id: Some(42),
@@ -384,6 +418,28 @@ mod tests {
                 "the same attempt gets the same id"
             );
         }
+    }
+
+    #[test]
+    fn job_on_own_runner_is_not_cancelled() {
+        let mut job = queued_job();
+        job.action = WorkflowJobAction::InProgress;
+        job.runner_name = Some(Cow::Borrowed("myshoes-37000000005-1"));
+        let reason = expect_reason(decide_job(job, &Delivery::default()));
+        assert_eq!(
+            reason,
+            IgnoreReason::TakenByOwnRunner {
+                runner_name: "myshoes-37000000005-1".into()
+            }
+        );
+
+        let mut foreign = queued_job();
+        foreign.action = WorkflowJobAction::InProgress;
+        foreign.runner_name = Some(Cow::Borrowed("build-host-7"));
+        assert!(matches!(
+            decide_job(foreign, &Delivery::default()),
+            Decision::Cancel(_)
+        ));
     }
 
     #[test]

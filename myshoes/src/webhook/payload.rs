@@ -36,6 +36,8 @@ struct JobObject<'a> {
     labels: Option<Labels<'a>>,
     #[serde(default, borrow)]
     status: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    runner_name: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +82,7 @@ impl<'a> Payload<'a> {
                 .map(|labels| labels.0)
                 .unwrap_or_default(),
             status: self.workflow_job.status.map(Text::into_cow),
+            runner_name: self.workflow_job.runner_name.map(Text::into_cow),
             repository_full_name,
             repository_html_url,
             installation_id: self.installation.and_then(|installation| installation.id),

@@ -82,6 +82,8 @@ pub struct WorkflowJobEvent<'a> {
     pub labels: Vec<Cow<'a, str>>,
     /// `workflow_job.status`, informational only: the action, not the status, decides.
     pub status: Option<Cow<'a, str>>,
+    /// `workflow_job.runner_name`: the runner that took the job; `None` while queued.
+    pub runner_name: Option<Cow<'a, str>>,
     /// `repository.full_name`, such as `octo-org/hello-world`.
     pub repository_full_name: Option<Cow<'a, str>>,
     /// `repository.html_url`, such as `https://github.com/octo-org/hello-world`.
@@ -123,6 +125,7 @@ impl<'a> WorkflowJobEvent<'a> {
                 .map(|label| Cow::Owned(label.into_owned()))
                 .collect(),
             status: owned(self.status),
+            runner_name: owned(self.runner_name),
             repository_full_name: owned(self.repository_full_name),
             repository_html_url: owned(self.repository_html_url),
             installation_id: self.installation_id,

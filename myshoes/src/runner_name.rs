@@ -1,4 +1,6 @@
-//! Deterministic runner names.
+//! Deterministic runner names, and recognising them.
+//!
+//! This module is pure: it takes values and returns values.
 
 use sha2::{Digest, Sha256};
 
@@ -31,6 +33,28 @@ pub fn runner_name(prefix: &str, job: &Job) -> String {
     // Prefixes are ASCII (see validate_runner_name_prefix), so any byte index is a
     // character boundary.
     format!("{}-{}{suffix}", &prefix[..keep], &hash[..PREFIX_HASH_LEN])
+}
+
+/// Returns whether `name` is a runner name that [`runner_name`] makes with `prefix`, for
+/// any job: `<prefix>-<digits>-<digits>`, or the cut form with the prefix's hash.
+pub fn is_own_runner_name(prefix: &str, name: &str) -> bool {
+    let mut parts = name.rsplitn(3, '-');
+    let (Some(attempt), Some(job_id), Some(stem)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(attempt) || !digits(job_id) {
+        return false;
+    }
+    if stem == prefix {
+        return true;
+    }
+    let Some((cut, hash)) = stem.rsplit_once('-') else {
+        return false;
+    };
+    let expected = hex::encode(Sha256::digest(prefix.as_bytes()));
+    hash.len() == PREFIX_HASH_LEN && expected.starts_with(hash) && prefix.starts_with(cut)
 }
 
 /// Checks that a prefix keeps runner names valid: 1 to 64 ASCII letters, digits or `-`,
@@ -110,6 +134,21 @@ mod tests {
             "prefixes that differ only past the cut must give different names"
         );
         assert_eq!(a.len(), MAX_RUNNER_NAME_LEN);
+    }
+
+    #[test]
+    fn own_names_are_recognised() {
+        let largest = job(u64::MAX, u32::MAX);
+        for prefix in ["myshoes", "team-a", &"x".repeat(60)] {
+            let name = runner_name(prefix, &largest);
+            assert!(is_own_runner_name(prefix, &name), "{prefix}: {name}");
+        }
+        assert!(!is_own_runner_name("myshoes", "GitHub Actions 1000009543"));
+        assert!(!is_own_runner_name("myshoes", "myshoes-abc-1"));
+        assert!(!is_own_runner_name("myshoes", "other-12-1"));
+        assert!(!is_own_runner_name("team-a", "team-b-12-1"));
+        let other = runner_name(&"y".repeat(60), &largest);
+        assert!(!is_own_runner_name(&"x".repeat(60), &other));
     }
 
     #[test]
