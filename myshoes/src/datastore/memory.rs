@@ -260,6 +260,9 @@ impl State {
     }
 
     /// Forgets completed launch claims older than `window`.
+    ///
+    /// NOTE: claims that expired without completion stay until the same job is claimed
+    /// again, so a store that sees many abandoned launches grows by one entry per job.
     fn prune_completed_claims(&mut self, now: Instant, window: Duration) {
         while let Some((completed_at, job_id)) = self.completed_claims.front().copied() {
             if now.saturating_duration_since(completed_at) < window {

@@ -451,6 +451,9 @@ impl Stadium for ProcessStadium {
         let Some(pid) = pid else {
             return Ok(());
         };
+        // NOTE: the waiter task reaps the leader before it publishes the exit, so in that
+        // short window this signal may reach a reused process group id. Processes the
+        // leader left behind after it exited are not signalled either.
         signal_group(pid, Signal::SIGTERM)?;
         let timed_out = tokio::time::timeout(self.inner.stop_grace, exit.wait_for(Option::is_some))
             .await
