@@ -14,7 +14,7 @@ use crate::setup_script::RunnerCredential;
 
 pub use crate::datastore::BoxError;
 
-/// What a credential is requested for.
+/// Request for one runner's credential.
 #[derive(Debug, Clone, Copy)]
 pub struct CredentialRequest<'a> {
     /// Target the runner registers on (its scope and host).

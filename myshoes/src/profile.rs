@@ -94,7 +94,7 @@ fn fold(label: &str) -> Cow<'_, str> {
     }
 }
 
-/// A runner's labels, lower-cased, without `self-hosted` (which every runner has).
+/// Returns a runner's labels lower-cased, without `self-hosted` (which every runner has).
 fn runner_label_set<S: AsRef<str>>(labels: &[S]) -> BTreeSet<String> {
     labels
         .iter()

@@ -726,7 +726,7 @@ async fn job_taken_by_own_runner_still_launches() {
 async fn claim_conflict_defers_without_attempt_limit() {
     let h = harness().await;
     let job = h.enqueue(&["linux"]).await;
-    // Another receive of the same job holds the claim.
+    // Another receive of the same job has the claim.
     h.datastore
         .claim_launch(job.id, "other-dispatcher/receipt", Duration::from_secs(60))
         .await

@@ -117,12 +117,12 @@ struct Receiver {
     max_requests: usize,
 }
 
-/// JSON answer to a webhook delivery.
+/// JSON body of the response to a webhook delivery.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct WebhookResponse {
     /// `enqueued`, `duplicate`, `cancelled`, `ignored` or `rejected`.
     pub result: String,
-    /// Why the delivery was ignored or rejected.
+    /// Reason the delivery was ignored or rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Id of the stored job.
@@ -263,7 +263,7 @@ impl App {
     }
 }
 
-/// Answers a delivery and counts it in `myshoes_webhooks_total` by result.
+/// Builds the response to a delivery and counts it in `myshoes_webhooks_total` by result.
 fn reply(status: StatusCode, body: WebhookResponse) -> Response {
     metrics::counter!("myshoes_webhooks_total", "result" => body.result.clone()).increment(1);
     (status, Json(body)).into_response()
@@ -496,7 +496,7 @@ fn validate_options(options: &AppOptions) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Answers 503 so that the failed delivery shows in GitHub and can be redelivered.
+/// Responds 503, so the failed delivery shows in GitHub and can be redelivered.
 fn datastore_unavailable(delivery_id: &str, error: &DatastoreError) -> Response {
     tracing::error!(delivery_id, error = %ErrorChain(error), "failed to store a webhook job");
     reply(

@@ -168,7 +168,8 @@ mod tests {
             "{unknown}: {}",
             std::error::Error::source(&unknown).unwrap()
         );
-        assert!(text.contains("x.toml") && text.contains("colour"), "{text}");
+        assert!(text.contains("x.toml"), "{text}");
+        assert!(text.contains("colour"), "{text}");
 
         let no_profiles = ConfigFile::parse("", "x.toml").unwrap_err().to_string();
         assert!(no_profiles.contains("no [[profiles]]"), "{no_profiles}");

@@ -39,7 +39,7 @@ use crate::model::{
     Target, TargetId, TargetStatus,
 };
 
-/// What a backend under test supports. An unsupported area is still called, and the case
+/// Features of the backend under test. An unsupported area is still called, and the case
 /// checks that every call returns [`Error::NotSupported`].
 #[derive(Debug, Clone)]
 pub struct Capabilities {

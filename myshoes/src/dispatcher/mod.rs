@@ -106,7 +106,7 @@ pub struct Dispatcher {
     status_check_errors: AtomicU64,
 }
 
-/// Why one processing step failed, and whether a retry may help.
+/// Failure of one processing step, with whether a retry may help.
 struct StepFailure {
     reason: String,
     retryable: bool,
@@ -138,7 +138,7 @@ pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
     crate::ErrorChain(error).to_string()
 }
 
-/// What the checks before a launch decided.
+/// Decision of the checks that run before a launch.
 enum Prepared<'p> {
     /// Launch for this target with this profile; the launch claim is held.
     Ready {
@@ -149,7 +149,7 @@ enum Prepared<'p> {
     Skip(String),
 }
 
-/// What the launch steps produced.
+/// Result of the launch steps.
 struct Launch {
     profile: String,
     runner: Runner,
@@ -373,7 +373,7 @@ impl Dispatcher {
                     status: status @ (WorkflowJobStatus::InProgress | WorkflowJobStatus::Completed),
                     runner_name,
                 }) => {
-                    // A runner launched for another job may have taken this one; that job
+                    // A runner launched for another job may have taken this one. That job
                     // then needs this job's runner, so only a foreign runner (or none)
                     // ends the need.
                     let taken_by_own = runner_name.as_deref().is_some_and(|name| {
@@ -548,7 +548,8 @@ fn record_outcome(outcome: &Outcome) {
     metrics::counter!("myshoes_dispatch_outcomes_total", "outcome" => label).increment(1);
 }
 
-/// The profile's resource type, or the target's when the profile leaves it `unknown`.
+/// Returns the profile's resource type, or the target's when the profile leaves it
+/// `unknown`.
 fn resource_type_for(profile: &RunnerProfile, target: &Target) -> ResourceType {
     if profile.resource_type == ResourceType::Unknown {
         target.resource_type

@@ -18,7 +18,7 @@ pub enum Outcome {
         job: Job,
         /// Name of the runner profile that matched the job's labels.
         profile: String,
-        /// The runner record; `recorded` tells whether the Datastore stored it.
+        /// The runner record; see `recorded` for whether the Datastore stored it.
         runner: Runner,
         /// Whether the runner record was stored. It is `false` when the Datastore failed
         /// after the launch; the error was then logged, and the instance still runs.
@@ -40,14 +40,14 @@ pub enum Outcome {
     Skipped {
         /// The job.
         job: Job,
-        /// Why nothing was launched.
+        /// Reason nothing was launched.
         reason: String,
     },
     /// A permanent failure, or the last retryable one; the job was removed from the queue.
     Dropped {
         /// The job.
         job: Job,
-        /// Why it was dropped.
+        /// Reason the job was dropped.
         reason: String,
     },
 }

@@ -25,7 +25,7 @@ pub use error::{BoxError, Error, Result};
 pub use memory::{MemoryStadium, ScriptedFailure};
 pub use process::{ProcessStadium, ProcessStadiumBuilder, LOG_FILE, SCRIPT_FILE};
 
-/// What a Stadium needs to start one runner instance.
+/// Request to start one runner instance.
 #[derive(Debug, Clone)]
 pub struct AddInstanceRequest {
     /// Name the runner registers with; unique per job attempt.
@@ -67,7 +67,7 @@ pub struct Instance {
 /// Every backend keeps these rules; the `conformance` suite checks each of them.
 ///
 /// - Clones of a backend value share one state.
-/// - Errors say whether a retry may help ([`Error::is_retryable`]).
+/// - Each error reports whether a retry may help ([`Error::is_retryable`]).
 /// - An operation the backend lacks returns [`Error::NotSupported`], never a silent
 ///   success.
 #[async_trait]

@@ -268,7 +268,7 @@ impl ProcessStadium {
                     tracing::warn!(runner_name, %error, "failed to clean the runner's working directory");
                 }
             }
-            // Nobody listening is fine: the Stadium may have been dropped.
+            // A closed channel is fine, because the Stadium may have been dropped.
             let _ = exit_sender.send(status.or_else(failed_status));
         });
 

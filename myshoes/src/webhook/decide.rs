@@ -213,7 +213,7 @@ fn decide_workflow_job(
                 labels: job.labels.iter().map(|label| label.to_string()).collect(),
             });
         }
-        // A runner launched for another job may have taken this one; that other job then
+        // A runner launched for another job may have taken this one. That other job then
         // needs this job's runner, so the pending launch must go ahead.
         if let Some(runner) = job
             .runner_name
