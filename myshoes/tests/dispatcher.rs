@@ -53,18 +53,40 @@ fn config() -> DispatcherConfig {
     config
 }
 
-async fn harness_with(
-    credentials: Arc<dyn RunnerCredentials>,
-    config: DispatcherConfig,
-) -> Harness {
-    let datastore = Arc::new(MemoryDatastore::new());
-    let stadium = Arc::new(MemoryStadium::new());
+/// Creates an active organization target `octo-org` on github.com in `datastore`.
+async fn org_target(datastore: &MemoryDatastore) -> Target {
     let target = Target::new(
         "octo-org".parse().unwrap(),
         GitHubHost::github_com(),
         ResourceType::Small,
     );
     datastore.create_target(&target).await.unwrap();
+    target
+}
+
+/// Builds a dispatcher with the test profiles and a static registration token.
+fn dispatcher_over(
+    datastore: Arc<MemoryDatastore>,
+    stadium: Arc<dyn Stadium>,
+    config: DispatcherConfig,
+) -> Dispatcher {
+    Dispatcher::new(
+        datastore,
+        stadium,
+        Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
+        profiles(),
+        config,
+    )
+    .unwrap()
+}
+
+async fn harness_with(
+    credentials: Arc<dyn RunnerCredentials>,
+    config: DispatcherConfig,
+) -> Harness {
+    let datastore = Arc::new(MemoryDatastore::new());
+    let stadium = Arc::new(MemoryStadium::new());
+    let target = org_target(&datastore).await;
     let dispatcher = Dispatcher::new(
         datastore.clone(),
         stadium.clone(),
@@ -397,24 +419,10 @@ async fn loop_bounds_concurrency() {
         max_in_progress: AtomicUsize::new(0),
         gate: tokio::sync::Semaphore::new(0),
     });
-    let target = Target::new(
-        "octo-org".parse().unwrap(),
-        GitHubHost::github_com(),
-        ResourceType::Small,
-    );
-    datastore.create_target(&target).await.unwrap();
+    let target = org_target(&datastore).await;
     let mut config = config();
     config.max_concurrency = 3;
-    let dispatcher = Arc::new(
-        Dispatcher::new(
-            datastore.clone(),
-            stadium.clone(),
-            Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
-            profiles(),
-            config,
-        )
-        .unwrap(),
-    );
+    let dispatcher = Arc::new(dispatcher_over(datastore.clone(), stadium.clone(), config));
     let mut outcomes = dispatcher.subscribe();
     for _ in 0..10 {
         let mut job = sample_job(target.id);
@@ -478,15 +486,8 @@ impl myshoes::job_status::JobStatusSource for FixedStatus {
 
 async fn harness_with_status(status: FixedStatus) -> Harness {
     let mut h = harness().await;
-    let dispatcher = Dispatcher::new(
-        h.datastore.clone(),
-        h.stadium.clone(),
-        Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
-        profiles(),
-        config(),
-    )
-    .unwrap()
-    .with_job_status_source(Arc::new(status));
+    let dispatcher = dispatcher_over(h.datastore.clone(), h.stadium.clone(), config())
+        .with_job_status_source(Arc::new(status));
     h.dispatcher = Arc::new(dispatcher);
     h
 }
@@ -547,20 +548,8 @@ async fn relaunch_of_launched_job_is_skipped() {
             .build(),
     );
     let stadium = Arc::new(MemoryStadium::new());
-    let target = Target::new(
-        "octo-org".parse().unwrap(),
-        GitHubHost::github_com(),
-        ResourceType::Small,
-    );
-    datastore.create_target(&target).await.unwrap();
-    let dispatcher = Dispatcher::new(
-        datastore.clone(),
-        stadium.clone(),
-        Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
-        profiles(),
-        config(),
-    )
-    .unwrap();
+    let target = org_target(&datastore).await;
+    let dispatcher = dispatcher_over(datastore.clone(), stadium.clone(), config());
     let mut job = sample_job(target.id);
     job.labels = vec!["linux".into()];
 
@@ -596,27 +585,13 @@ async fn racing_dispatchers_launch_once() {
     // deduplicate), sharing one Datastore for claims and one Stadium.
     let shared = Arc::new(MemoryDatastore::new());
     let stadium = Arc::new(MemoryStadium::new());
-    let target = Target::new(
-        "octo-org".parse().unwrap(),
-        GitHubHost::github_com(),
-        ResourceType::Small,
-    );
-    shared.create_target(&target).await.unwrap();
+    let target = org_target(&shared).await;
     let mut job = sample_job(target.id);
     job.labels = vec!["linux".into()];
     let make = |owner: &str| {
         let mut config = config();
         config.owner_id = owner.to_owned();
-        Arc::new(
-            Dispatcher::new(
-                shared.clone(),
-                stadium.clone(),
-                Arc::new(StaticRegistrationToken::new(Secret::new("t"))),
-                profiles(),
-                config,
-            )
-            .unwrap(),
-        )
+        Arc::new(dispatcher_over(shared.clone(), stadium.clone(), config))
     };
     let (a, b) = (make("dispatcher-a"), make("dispatcher-b"));
     let ack = |n: &str| myshoes::datastore::ReceivedJob {
