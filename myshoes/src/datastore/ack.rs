@@ -54,6 +54,17 @@ pub struct ReceivedJob {
     pub ack: AckHandle,
 }
 
+/// A job that will never get a runner, kept with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The job as it was last received.
+    pub job: Job,
+    /// Why it was given up.
+    pub reason: String,
+    /// When it was given up.
+    pub dead_lettered_at: DateTime<Utc>,
+}
+
 /// A held lock: who holds it and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockLease {

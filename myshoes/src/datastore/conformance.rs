@@ -66,6 +66,12 @@ pub struct Capabilities {
     pub locks: bool,
     /// Launch claims work.
     pub launch_claims: bool,
+    /// [`Datastore::dead_letter_job`] works.
+    pub dead_letters: bool,
+    /// [`Datastore::list_dead_letters`] works.
+    pub list_dead_letters: bool,
+    /// Slot pools ([`Datastore::acquire_slot`] and friends) work.
+    pub slots: bool,
 }
 
 impl Capabilities {
@@ -83,6 +89,9 @@ impl Capabilities {
             runners: true,
             locks: true,
             launch_claims: true,
+            dead_letters: true,
+            list_dead_letters: true,
+            slots: true,
         }
     }
 }
@@ -133,6 +142,10 @@ pub fn sample_runner(target_id: TargetId) -> Runner {
         cloud_id: unique("cloud"),
         stadium: "conformance".to_owned(),
         resource_type: ResourceType::Small,
+        profile: "conformance".to_owned(),
+        labels: vec!["self-hosted".to_owned(), "linux".to_owned()],
+        installation_id: Some(42),
+        github_runner_id: None,
         status: RunnerStatus::Running,
         deletion_reason: None,
         created_at: Utc::now(),
@@ -1323,6 +1336,232 @@ pub async fn launch_release_allows_reclaim(store: &dyn Datastore, caps: &Capabil
         .expect("a released claim must be takeable");
 }
 
+/// `set_runner_github_id` stores GitHub's id on the record; an unknown runner is
+/// `NotFound`.
+pub async fn runner_set_github_id(store: &dyn Datastore, caps: &Capabilities) {
+    let runner = sample_runner(TargetId::new_random());
+    if !caps.runners {
+        return expect_not_supported(
+            store.set_runner_github_id(runner.id, 7).await,
+            "set_runner_github_id",
+        );
+    }
+    store.create_runner(&runner).await.expect("create_runner");
+    for _ in 0..2 {
+        store
+            .set_runner_github_id(runner.id, 4242)
+            .await
+            .expect("set_runner_github_id (twice with one value)");
+    }
+    assert_eq!(
+        store
+            .get_runner(runner.id)
+            .await
+            .expect("get_runner")
+            .github_runner_id,
+        Some(4242),
+        "the stored GitHub runner id"
+    );
+    expect_not_found(
+        store.set_runner_github_id(RunnerId::new_random(), 1).await,
+        "set_runner_github_id of an unknown runner",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Dead letters
+
+/// A dead-lettered job is never received again and, where dead letters can be listed,
+/// is listed with its reason; a stale handle keeps no dead letter.
+pub async fn job_dead_letter_removes_and_keeps(store: &dyn Datastore, caps: &Capabilities) {
+    let job = sample_job(TargetId::new_random());
+    if !caps.jobs {
+        return;
+    }
+    store.enqueue_job(&job).await.expect("enqueue_job");
+    let received = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs")
+        .pop()
+        .expect("the enqueued job");
+    if !caps.dead_letters {
+        return expect_not_supported(
+            store.dead_letter_job(&received.ack, "conformance").await,
+            "dead_letter_job",
+        );
+    }
+    store
+        .dead_letter_job(&received.ack, "no runner profile matches")
+        .await
+        .expect("dead_letter_job");
+    let wait = caps.visibility_timeout * 2 + Duration::from_millis(500);
+    let again = store.receive_jobs(1, wait).await.expect("receive_jobs");
+    assert!(
+        again.is_empty(),
+        "a dead-lettered job must never be received again, got {again:?}"
+    );
+    if !caps.list_dead_letters {
+        return expect_not_supported(store.list_dead_letters().await, "list_dead_letters");
+    }
+    let letters = store.list_dead_letters().await.expect("list_dead_letters");
+    let letter = letters
+        .iter()
+        .find(|letter| letter.job.id == job.id)
+        .expect("the dead-lettered job must be listed");
+    assert_eq!(letter.reason, "no runner profile matches");
+    assert!(
+        store
+            .dead_letter_job(&received.ack, "second time")
+            .await
+            .is_err(),
+        "dead-lettering a job no longer in the queue must fail"
+    );
+    let letters = store.list_dead_letters().await.expect("list_dead_letters");
+    assert_eq!(
+        letters
+            .iter()
+            .filter(|letter| letter.job.id == job.id)
+            .count(),
+        1,
+        "a failed dead_letter_job must keep no second dead letter"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Slots
+
+/// Of many concurrent holders, exactly `capacity` get a slot; a holder re-acquires its
+/// own slot; a smaller capacity admits nobody new while the pool is over it.
+pub async fn slot_capacity_is_atomic(store: &dyn Datastore, caps: &Capabilities) {
+    let pool = unique("pool");
+    let lease = Duration::from_secs(60);
+    if !caps.slots {
+        expect_not_supported(
+            store.acquire_slot(&pool, 1, "a", lease).await,
+            "acquire_slot",
+        );
+        expect_not_supported(store.release_slot(&pool, "a").await, "release_slot");
+        expect_not_supported(store.count_slots(&pool).await, "count_slots");
+        return;
+    }
+    let holders: Vec<String> = (0..10).map(|i| format!("holder-{i}")).collect();
+    let results = futures_join_all(
+        holders
+            .iter()
+            .map(|holder| store.acquire_slot(&pool, 3, holder, lease)),
+    )
+    .await;
+    let won: Vec<&String> = holders
+        .iter()
+        .zip(&results)
+        .filter_map(|(holder, result)| result.is_ok().then_some(holder))
+        .collect();
+    assert_eq!(
+        won.len(),
+        3,
+        "exactly 3 of 10 racing holders get a slot: {results:?}"
+    );
+    for result in results.into_iter().filter(Result::is_err) {
+        expect_conflict(result, "acquire_slot on a full pool");
+    }
+    assert_eq!(store.count_slots(&pool).await.expect("count_slots"), 3);
+    store
+        .acquire_slot(&pool, 3, won[0], lease)
+        .await
+        .expect("a holder must be able to renew its slot");
+    assert_eq!(store.count_slots(&pool).await.expect("count_slots"), 3);
+    expect_conflict(
+        store.acquire_slot(&pool, 2, "newcomer", lease).await,
+        "acquire_slot while the pool holds more than the capacity",
+    );
+    store
+        .release_slot(&pool, won[1])
+        .await
+        .expect("release_slot");
+    expect_conflict(
+        store.acquire_slot(&pool, 2, "newcomer", lease).await,
+        "acquire_slot while the pool is at the capacity",
+    );
+    store
+        .acquire_slot(&pool, 3, "newcomer", lease)
+        .await
+        .expect("a released slot must be takeable");
+    expect_conflict(
+        store.acquire_slot(&pool, 0, "another", lease).await,
+        "acquire_slot with capacity zero",
+    );
+}
+
+/// Releasing is idempotent; an expired slot no longer counts; pools are independent.
+pub async fn slot_release_and_expiry(store: &dyn Datastore, caps: &Capabilities) {
+    let pool = unique("pool");
+    let other = unique("pool");
+    if !caps.slots {
+        return expect_not_supported(store.count_slots(&pool).await, "count_slots");
+    }
+    store
+        .release_slot(&pool, "nobody")
+        .await
+        .expect("releasing a slot that is not held succeeds");
+    store
+        .acquire_slot(&pool, 1, "short", Duration::ZERO)
+        .await
+        .expect("acquire_slot");
+    assert_eq!(
+        store.count_slots(&pool).await.expect("count_slots"),
+        0,
+        "an expired slot must not count"
+    );
+    store
+        .acquire_slot(&pool, 1, "long", Duration::from_secs(60))
+        .await
+        .expect("an expired slot must be takeable");
+    store
+        .acquire_slot(&other, 1, "elsewhere", Duration::from_secs(60))
+        .await
+        .expect("a full pool must not block another pool");
+    store
+        .release_slot(&pool, "long")
+        .await
+        .expect("release_slot");
+    store
+        .release_slot(&pool, "long")
+        .await
+        .expect("a second release_slot succeeds");
+    assert_eq!(store.count_slots(&pool).await.expect("count_slots"), 0);
+    assert_eq!(store.count_slots(&other).await.expect("count_slots"), 1);
+}
+
+/// Runs the futures concurrently and returns their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|output| output.expect("every future completed"))
+        .collect()
+}
+
 /// Expands the Datastore conformance suite into one `#[tokio::test]` per case.
 ///
 /// `$setup` is an expression whose value is awaited per case and yields `Option<D>` with
@@ -1368,6 +1607,10 @@ macro_rules! datastore_conformance {
             launch_claim_expires_and_renews,
             launch_completed_blocks_claims,
             launch_release_allows_reclaim,
+            runner_set_github_id,
+            job_dead_letter_removes_and_keeps,
+            slot_capacity_is_atomic,
+            slot_release_and_expiry,
         );
     };
     (@cases ($setup:expr) ($capabilities:expr) $($case:ident),* $(,)?) => {

@@ -23,6 +23,8 @@ pub enum RecordKind {
     Lock,
     /// A launch claim of one job attempt.
     Launch,
+    /// A slot of a capped pool, such as the runners of one profile.
+    Slot,
 }
 
 impl fmt::Display for RecordKind {
@@ -33,6 +35,7 @@ impl fmt::Display for RecordKind {
             RecordKind::Runner => "runner",
             RecordKind::Lock => "lock",
             RecordKind::Launch => "launch claim",
+            RecordKind::Slot => "slot pool",
         })
     }
 }

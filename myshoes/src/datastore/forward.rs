@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{AckHandle, Datastore, LockLease, ReceivedJob, Result};
+use super::{AckHandle, Datastore, DeadLetter, LockLease, ReceivedJob, Result};
 use crate::model::{
     GitHubHost, Job, JobId, ResourceType, Runner, RunnerId, Scope, Target, TargetId, TargetStatus,
 };
@@ -114,6 +114,34 @@ macro_rules! forward_datastore {
             }
             async fn release_launch(&self, job_id: JobId, owner: &str) -> Result<()> {
                 (**self).release_launch(job_id, owner).await
+            }
+            async fn set_runner_github_id(
+                &self,
+                id: RunnerId,
+                github_runner_id: u64,
+            ) -> Result<()> {
+                (**self).set_runner_github_id(id, github_runner_id).await
+            }
+            async fn dead_letter_job(&self, ack: &AckHandle, reason: &str) -> Result<()> {
+                (**self).dead_letter_job(ack, reason).await
+            }
+            async fn list_dead_letters(&self) -> Result<Vec<DeadLetter>> {
+                (**self).list_dead_letters().await
+            }
+            async fn acquire_slot(
+                &self,
+                pool: &str,
+                capacity: u32,
+                holder: &str,
+                lease: Duration,
+            ) -> Result<()> {
+                (**self).acquire_slot(pool, capacity, holder, lease).await
+            }
+            async fn release_slot(&self, pool: &str, holder: &str) -> Result<()> {
+                (**self).release_slot(pool, holder).await
+            }
+            async fn count_slots(&self, pool: &str) -> Result<u32> {
+                (**self).count_slots(pool).await
             }
         }
     };

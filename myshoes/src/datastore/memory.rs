@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{AckHandle, Datastore, Error, LockLease, ReceivedJob, RecordKind, Result};
+use super::{AckHandle, Datastore, DeadLetter, Error, LockLease, ReceivedJob, RecordKind, Result};
 use crate::model::{
     GitHubHost, Job, JobId, ResourceType, Runner, RunnerId, RunnerStatus, Scope, Target, TargetId,
     TargetStatus,
@@ -21,6 +21,9 @@ pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Deduplication window used by [`MemoryDatastore::new`].
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Number of dead letters [`MemoryDatastore::new`] keeps.
+pub const DEFAULT_DEAD_LETTER_LIMIT: usize = 10_000;
 
 /// A Datastore kept in process memory: the embedded default.
 ///
@@ -47,6 +50,7 @@ struct Inner {
     visibility_timeout: Duration,
     dedup_window: Duration,
     claim_retention: Duration,
+    dead_letter_limit: usize,
 }
 
 #[derive(Default)]
@@ -64,6 +68,10 @@ struct State {
     /// Ids of jobs enqueued within the deduplication window, oldest first.
     recent_jobs: VecDeque<(Instant, JobId)>,
     recent_job_ids: HashMap<JobId, Instant>,
+    /// Dead letters, oldest first, at most `dead_letter_limit`.
+    dead_letters: VecDeque<DeadLetter>,
+    /// Held slots per pool: holder and expiry.
+    slots: HashMap<String, HashMap<String, Instant>>,
 }
 
 struct QueuedJob {
@@ -90,6 +98,7 @@ pub struct MemoryDatastoreBuilder {
     visibility_timeout: Duration,
     dedup_window: Duration,
     claim_retention: Duration,
+    dead_letter_limit: usize,
 }
 
 impl MemoryDatastoreBuilder {
@@ -114,6 +123,13 @@ impl MemoryDatastoreBuilder {
         self
     }
 
+    /// Sets how many dead letters are kept; the oldest are forgotten first (default
+    /// 10,000).
+    pub fn with_dead_letter_limit(mut self, limit: usize) -> Self {
+        self.dead_letter_limit = limit;
+        self
+    }
+
     /// Builds the store.
     pub fn build(self) -> MemoryDatastore {
         MemoryDatastore {
@@ -123,6 +139,7 @@ impl MemoryDatastoreBuilder {
                 visibility_timeout: self.visibility_timeout,
                 dedup_window: self.dedup_window,
                 claim_retention: self.claim_retention,
+                dead_letter_limit: self.dead_letter_limit,
             }),
         }
     }
@@ -140,6 +157,7 @@ impl MemoryDatastore {
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
             dedup_window: DEFAULT_DEDUP_WINDOW,
             claim_retention: DEFAULT_DEDUP_WINDOW,
+            dead_letter_limit: DEFAULT_DEAD_LETTER_LIMIT,
         }
     }
 
@@ -676,6 +694,83 @@ impl Datastore for MemoryDatastore {
                 Ok(())
             }
         }
+    }
+
+    async fn set_runner_github_id(&self, id: RunnerId, github_runner_id: u64) -> Result<()> {
+        let mut state = self.state();
+        let runner = state
+            .runners
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found(RecordKind::Runner, id))?;
+        runner.github_runner_id = Some(github_runner_id);
+        Ok(())
+    }
+
+    async fn dead_letter_job(&self, ack: &AckHandle, reason: &str) -> Result<()> {
+        let mut state = self.state();
+        let position = state.acked_position(ack)?;
+        let Some(queued) = state.jobs.remove(&position) else {
+            return Err(Error::not_found(RecordKind::Job, ack.job_id()));
+        };
+        state.job_positions.remove(&ack.job_id());
+        if self.inner.dead_letter_limit == 0 {
+            return Ok(());
+        }
+        while state.dead_letters.len() >= self.inner.dead_letter_limit {
+            state.dead_letters.pop_front();
+        }
+        state.dead_letters.push_back(DeadLetter {
+            job: queued.job,
+            reason: reason.to_owned(),
+            dead_lettered_at: Utc::now(),
+        });
+        Ok(())
+    }
+
+    async fn list_dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        Ok(self.state().dead_letters.iter().cloned().collect())
+    }
+
+    async fn acquire_slot(
+        &self,
+        pool: &str,
+        capacity: u32,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<()> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let holders = state.slots.entry(pool.to_owned()).or_default();
+        holders.retain(|_, expires| *expires > now);
+        if !holders.contains_key(holder) && holders.len() >= capacity as usize {
+            return Err(Error::conflict(
+                RecordKind::Slot,
+                pool,
+                format!("all {capacity} slots are held ({} holders)", holders.len()),
+            ));
+        }
+        holders.insert(holder.to_owned(), instant_after(now, lease));
+        Ok(())
+    }
+
+    async fn release_slot(&self, pool: &str, holder: &str) -> Result<()> {
+        let mut state = self.state();
+        if let Some(holders) = state.slots.get_mut(pool) {
+            holders.remove(holder);
+            if holders.is_empty() {
+                state.slots.remove(pool);
+            }
+        }
+        Ok(())
+    }
+
+    async fn count_slots(&self, pool: &str) -> Result<u32> {
+        let now = Instant::now();
+        let state = self.state();
+        let held = state.slots.get(pool).map_or(0, |holders| {
+            holders.values().filter(|expires| **expires > now).count()
+        });
+        Ok(u32::try_from(held).unwrap_or(u32::MAX))
     }
 }
 

@@ -41,11 +41,12 @@ use crate::model::{
     GitHubHost, Job, JobId, ResourceType, Runner, RunnerId, Scope, Target, TargetId, TargetStatus,
 };
 
-pub use ack::{AckHandle, LockLease, ReceivedJob};
+pub use ack::{AckHandle, DeadLetter, LockLease, ReceivedJob};
 pub use error::{BoxError, Error, RecordKind, Result};
 pub use ext::DatastoreExt;
 pub use memory::{
-    MemoryDatastore, MemoryDatastoreBuilder, DEFAULT_DEDUP_WINDOW, DEFAULT_VISIBILITY_TIMEOUT,
+    MemoryDatastore, MemoryDatastoreBuilder, DEFAULT_DEAD_LETTER_LIMIT, DEFAULT_DEDUP_WINDOW,
+    DEFAULT_VISIBILITY_TIMEOUT,
 };
 
 /// Storage of targets, jobs, runners and named locks.
@@ -249,4 +250,53 @@ pub trait Datastore: fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// - Releasing a missing or expired claim succeeds.
     /// - Fails with [`Error::Conflict`] for a claim held by another owner or completed.
     async fn release_launch(&self, job_id: JobId, owner: &str) -> Result<()>;
+
+    /// Stores GitHub's id of a runner once it is known, so later lookups go by id.
+    ///
+    /// # Contract
+    /// - Sets [`Runner::github_runner_id`]; setting the same value again succeeds.
+    /// - Fails with [`Error::NotFound`] when no runner has this id.
+    async fn set_runner_github_id(&self, id: RunnerId, github_runner_id: u64) -> Result<()>;
+
+    /// Removes a received job from the queue and keeps it as a dead letter with `reason`:
+    /// the end of a job that will never get a runner.
+    ///
+    /// # Contract
+    /// - Afterwards the job is never received again, and [`Datastore::list_dead_letters`]
+    ///   (on backends that can list) returns it with `reason`.
+    /// - Fails like [`Datastore::delete_job`] for a job no longer in the queue or a stale
+    ///   handle, and keeps no dead letter then.
+    async fn dead_letter_job(&self, ack: &AckHandle, reason: &str) -> Result<()>;
+
+    /// Returns the dead letters the backend keeps, oldest first. A backend that hands dead
+    /// letters to another system (such as a dead-letter queue) returns
+    /// [`Error::NotSupported`].
+    async fn list_dead_letters(&self) -> Result<Vec<DeadLetter>>;
+
+    /// Takes one of `capacity` slots of the pool `pool` for `holder` until `lease` passes:
+    /// the counting primitive behind runner caps.
+    ///
+    /// # Contract
+    /// - Atomic: however many callers race, at most `capacity` distinct holders hold
+    ///   unexpired slots of a pool after their calls succeed.
+    /// - Succeeds when `holder` holds a slot of the pool already (which renews its lease),
+    ///   or when fewer than `capacity` other holders hold unexpired slots.
+    /// - Fails with [`Error::Conflict`] otherwise, also when a pool holds more slots than a
+    ///   smaller `capacity` given later allows.
+    async fn acquire_slot(
+        &self,
+        pool: &str,
+        capacity: u32,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<()>;
+
+    /// Gives back the slot `holder` holds in `pool`.
+    ///
+    /// # Contract
+    /// - Idempotent: releasing a slot that is not held, or that expired, succeeds.
+    async fn release_slot(&self, pool: &str, holder: &str) -> Result<()>;
+
+    /// Returns how many unexpired slots of `pool` are held.
+    async fn count_slots(&self, pool: &str) -> Result<u32>;
 }

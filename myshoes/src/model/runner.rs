@@ -45,6 +45,18 @@ pub struct Runner {
     pub stadium: String,
     /// Size class the Stadium actually used.
     pub resource_type: ResourceType,
+    /// Name of the runner profile the runner was launched with; empty when unknown.
+    #[serde(default)]
+    pub profile: String,
+    /// Labels the runner registered with.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// GitHub App installation that minted the runner's credential, when known.
+    #[serde(default)]
+    pub installation_id: Option<u64>,
+    /// GitHub's id of the registered runner, once known.
+    #[serde(default)]
+    pub github_runner_id: Option<u64>,
     /// Current state.
     pub status: RunnerStatus,
     /// Why the runner was deleted; `None` while it runs.

@@ -21,7 +21,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::{AddInstanceRequest, Stadium};
+use super::{AddInstanceRequest, Error, Stadium};
 use crate::model::{JobId, ResourceType, TargetId};
 use crate::secret::Secret;
 use crate::setup_script::{RunnerCredential, RunnerSource, SetupScriptParams};
@@ -32,6 +32,9 @@ pub struct Fixture {
     make_request: Arc<dyn Fn(&str) -> AddInstanceRequest + Send + Sync>,
     /// The backend returns the same instance for a repeated runner name.
     pub idempotent_add: bool,
+    /// [`Stadium::list_instances`] works, and the fixture's instances keep running until
+    /// they are deleted, so a listing right after the start finds them.
+    pub lists_instances: bool,
 }
 
 impl Fixture {
@@ -44,7 +47,14 @@ impl Fixture {
         Self {
             make_request: Arc::new(make_request),
             idempotent_add,
+            lists_instances: true,
         }
+    }
+
+    /// States whether the backend lists instances (default `true`).
+    pub fn with_lists_instances(mut self, lists_instances: bool) -> Self {
+        self.lists_instances = lists_instances;
+        self
     }
 
     /// Creates a fixture whose setup scripts exit at once without touching the network:
@@ -64,6 +74,7 @@ impl fmt::Debug for Fixture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fixture")
             .field("idempotent_add", &self.idempotent_add)
+            .field("lists_instances", &self.lists_instances)
             .finish_non_exhaustive()
     }
 }
@@ -173,6 +184,53 @@ pub async fn delete_is_idempotent(stadium: &dyn Stadium, fixture: &Fixture) {
         .expect("deleting an unknown instance must succeed");
 }
 
+/// A started instance is listed with its runner name until it is deleted.
+pub async fn list_shows_running_instance(stadium: &dyn Stadium, fixture: &Fixture) {
+    if !fixture.lists_instances {
+        match stadium.list_instances().await {
+            Err(Error::NotSupported { .. }) => return,
+            other => panic!("list_instances must return NotSupported here, got {other:?}"),
+        }
+    }
+    let name = unique_runner_name();
+    let request = fixture.request(&name);
+    let instance = stadium.add_instance(&request).await.expect("add_instance");
+    let listed = stadium.list_instances().await.expect("list_instances");
+    let found = listed
+        .iter()
+        .find(|listed| listed.cloud_id == instance.cloud_id)
+        .unwrap_or_else(|| panic!("a running instance must be listed; listed {listed:?}"));
+    assert_eq!(
+        found.runner_name.as_deref(),
+        Some(name.as_str()),
+        "a listed instance must carry its runner name"
+    );
+    stadium
+        .delete_instance(&instance.cloud_id, &request.labels)
+        .await
+        .expect("delete_instance");
+}
+
+/// An instance whose deletion succeeded is not listed.
+pub async fn list_omits_deleted_instance(stadium: &dyn Stadium, fixture: &Fixture) {
+    if !fixture.lists_instances {
+        return;
+    }
+    let request = fixture.request(&unique_runner_name());
+    let instance = stadium.add_instance(&request).await.expect("add_instance");
+    stadium
+        .delete_instance(&instance.cloud_id, &request.labels)
+        .await
+        .expect("delete_instance");
+    let listed = stadium.list_instances().await.expect("list_instances");
+    assert!(
+        listed
+            .iter()
+            .all(|listed| listed.cloud_id != instance.cloud_id),
+        "a deleted instance must not be listed; listed {listed:?}"
+    );
+}
+
 /// Expands the Stadium conformance suite into one `#[tokio::test]` per case.
 ///
 /// `$setup` is an expression whose value is awaited per case and yields
@@ -185,6 +243,8 @@ macro_rules! stadium_conformance {
             add_distinct_names_distinct_ids,
             add_same_name_is_idempotent,
             delete_is_idempotent,
+            list_shows_running_instance,
+            list_omits_deleted_instance,
         );
     };
     (@cases ($setup:expr) $($case:ident),* $(,)?) => {
@@ -211,6 +271,8 @@ mod memory_conformance {
 #[cfg(test)]
 mod process_conformance {
     use super::Fixture;
+    use crate::secret::Secret;
+    use crate::setup_script::{RunnerCredential, RunnerSource, SetupScriptParams};
     use crate::stadium::ProcessStadium;
 
     crate::stadium_conformance!(async {
@@ -218,6 +280,36 @@ mod process_conformance {
             "myshoes-conformance-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        Some((ProcessStadium::new(base), Fixture::harmless(true)))
+        let runner = base.join("runner");
+        std::fs::create_dir_all(&runner).expect("create the stand-in runner directory");
+        for (file, body) in [
+            ("config.sh", "#!/usr/bin/env bash\nexit 0\n"),
+            ("run.sh", "#!/usr/bin/env bash\nexec sleep 60\n"),
+        ] {
+            let path = runner.join(file);
+            std::fs::write(&path, body).expect("write a stand-in runner script");
+            let mut permissions = std::fs::metadata(&path).expect("metadata").permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+            std::fs::set_permissions(&path, permissions).expect("make the script executable");
+        }
+        let fixture = Fixture::new(
+            move |name| {
+                let mut request = super::harmless_request(name);
+                let mut params = SetupScriptParams::new(
+                    "https://github.com/conformance-org",
+                    RunnerCredential::RegistrationToken(Secret::new("conformance-token")),
+                    name,
+                );
+                params.labels = request.labels.clone();
+                params.runner_source = RunnerSource::PreInstalled {
+                    path: runner.clone(),
+                    copy: false,
+                };
+                request.setup_script = params.build().expect("static parameters are valid");
+                request
+            },
+            true,
+        );
+        Some((ProcessStadium::new(base.join("instances")), fixture))
     });
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{AddInstanceRequest, Instance, Result, Stadium};
+use super::{AddInstanceRequest, Instance, ListedInstance, Result, Stadium};
 
 macro_rules! forward_stadium {
     ($wrapper:ident) => {
@@ -16,6 +16,9 @@ macro_rules! forward_stadium {
             }
             async fn delete_instance(&self, cloud_id: &str, labels: &[String]) -> Result<()> {
                 (**self).delete_instance(cloud_id, labels).await
+            }
+            async fn list_instances(&self) -> Result<Vec<ListedInstance>> {
+                (**self).list_instances().await
             }
         }
     };

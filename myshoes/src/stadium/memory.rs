@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AddInstanceRequest, Error, Instance, Result, Stadium};
+use chrono::{DateTime, Utc};
+
+use super::{AddInstanceRequest, Error, Instance, ListedInstance, Result, Stadium};
 
 /// A failure that [`MemoryStadium`] returns from a future `add_instance` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,7 @@ pub struct MemoryStadium {
 struct State {
     next_id: u64,
     running: HashMap<String, (Instance, AddInstanceRequest)>,
+    started_at: HashMap<String, DateTime<Utc>>,
     by_runner_name: HashMap<String, String>,
     add_calls: Vec<AddInstanceRequest>,
     delete_calls: Vec<String>,
@@ -85,6 +88,14 @@ impl MemoryStadium {
     /// Returns the cloud id of every `delete_instance` call, in order.
     pub fn delete_calls(&self) -> Vec<String> {
         self.state().delete_calls.clone()
+    }
+
+    /// Ends an instance as if its runner exited by itself after its job: it is no longer
+    /// listed or running, and no `delete_instance` call is recorded.
+    pub fn finish(&self, cloud_id: &str) {
+        let mut state = self.state();
+        state.running.remove(cloud_id);
+        state.started_at.remove(cloud_id);
     }
 
     /// Returns the instances started and not deleted, with the request that started each.
@@ -139,6 +150,9 @@ impl Stadium for MemoryStadium {
             instance.cloud_id.clone(),
             (instance.clone(), request.clone()),
         );
+        state
+            .started_at
+            .insert(instance.cloud_id.clone(), Utc::now());
         Ok(instance)
     }
 
@@ -146,6 +160,24 @@ impl Stadium for MemoryStadium {
         let mut state = self.state();
         state.delete_calls.push(cloud_id.to_owned());
         state.running.remove(cloud_id);
+        state.started_at.remove(cloud_id);
         Ok(())
+    }
+
+    async fn list_instances(&self) -> Result<Vec<ListedInstance>> {
+        let state = self.state();
+        let mut listed: Vec<ListedInstance> = state
+            .running
+            .iter()
+            .map(|(cloud_id, (_, request))| ListedInstance {
+                cloud_id: cloud_id.clone(),
+                runner_name: Some(request.runner_name.clone()),
+                job_id: Some(request.job_id),
+                labels: request.labels.clone(),
+                started_at: state.started_at.get(cloud_id).copied(),
+            })
+            .collect();
+        listed.sort_by(|a, b| a.cloud_id.cmp(&b.cloud_id));
+        Ok(listed)
     }
 }

@@ -17,12 +17,14 @@ mod process;
 use std::fmt;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::model::{JobId, RepositoryName, ResourceType, TargetId};
 use crate::setup_script::SetupScript;
 
 pub use error::{BoxError, Error, Result};
 pub use memory::{MemoryStadium, ScriptedFailure};
+
 pub use process::{ProcessStadium, ProcessStadiumBuilder, LOG_FILE, SCRIPT_FILE};
 
 /// Request to start one runner instance.
@@ -58,6 +60,23 @@ pub struct Instance {
     pub resource_type: ResourceType,
 }
 
+/// An instance as [`Stadium::list_instances`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedInstance {
+    /// The backend's identifier of the instance, as [`Instance::cloud_id`] returned it.
+    pub cloud_id: String,
+    /// Runner name the instance was launched with, when the backend keeps it (a tag, for
+    /// example).
+    pub runner_name: Option<String>,
+    /// Job the instance was launched for, when the backend keeps it.
+    pub job_id: Option<JobId>,
+    /// Labels the instance was launched with, when the backend keeps them; passed back to
+    /// [`Stadium::delete_instance`].
+    pub labels: Vec<String>,
+    /// When the instance was started, when the backend knows.
+    pub started_at: Option<DateTime<Utc>>,
+}
+
 /// A place where runners run.
 ///
 /// Used as `Arc<dyn Stadium>`. `Display` names the backend and its main setting.
@@ -91,4 +110,22 @@ pub trait Stadium: fmt::Debug + fmt::Display + Send + Sync + 'static {
     ///   returns `Ok`.
     /// - After success the instance no longer runs.
     async fn delete_instance(&self, cloud_id: &str, labels: &[String]) -> Result<()>;
+
+    /// Lists the instances this backend started that have not ended: starting or running.
+    /// The sweeper uses it to find instances without a runner record and records whose
+    /// instance is gone.
+    ///
+    /// The default implementation returns [`Error::NotSupported`]; the sweeper then works
+    /// from runner records and GitHub alone.
+    ///
+    /// # Contract
+    /// - An instance started by [`Stadium::add_instance`] is listed, with its runner name,
+    ///   until it ends or is deleted.
+    /// - An instance for which [`Stadium::delete_instance`] returned `Ok` is not listed.
+    async fn list_instances(&self) -> Result<Vec<ListedInstance>> {
+        Err(Error::NotSupported {
+            operation: "list_instances",
+            backend: "custom",
+        })
+    }
 }

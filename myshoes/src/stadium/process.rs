@@ -17,7 +17,7 @@ use nix::unistd::{Pid, Uid};
 use tokio::process::Command;
 use tokio::sync::{watch, Mutex};
 
-use super::{AddInstanceRequest, Error, Instance, Result, Stadium};
+use super::{AddInstanceRequest, Error, Instance, ListedInstance, Result, Stadium};
 use crate::setup_script::REMOVE_SCRIPT_FILE_FLAG;
 
 /// File name of the setup script in each instance's working directory.
@@ -75,6 +75,7 @@ struct State {
 
 struct Started {
     instance: Instance,
+    listed: ListedInstance,
     pid: Option<Pid>,
     exit: watch::Receiver<Option<ExitStatus>>,
 }
@@ -273,6 +274,13 @@ impl ProcessStadium {
         });
 
         Ok(Started {
+            listed: ListedInstance {
+                cloud_id: cloud_id.clone(),
+                runner_name: Some(request.runner_name.clone()),
+                job_id: Some(request.job_id),
+                labels: request.labels.clone(),
+                started_at: Some(chrono::Utc::now()),
+            },
             instance: Instance {
                 cloud_id,
                 stadium: "process".to_owned(),
@@ -465,5 +473,17 @@ impl Stadium for ProcessStadium {
             let _ = exit.wait_for(Option::is_some).await;
         }
         Ok(())
+    }
+
+    async fn list_instances(&self) -> Result<Vec<ListedInstance>> {
+        let state = self.inner.state.lock().await;
+        let mut listed: Vec<ListedInstance> = state
+            .by_cloud_id
+            .values()
+            .filter(|started| started.exit.borrow().is_none())
+            .map(|started| started.listed.clone())
+            .collect();
+        listed.sort_by(|a, b| a.cloud_id.cmp(&b.cloud_id));
+        Ok(listed)
     }
 }
