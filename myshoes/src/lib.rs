@@ -91,6 +91,7 @@ pub mod runner_name;
 pub mod secret;
 pub mod setup_script;
 pub mod stadium;
+pub mod sweeper;
 pub mod webhook;
 
 mod error_chain;

@@ -46,6 +46,10 @@ pub struct RunnerProfile {
     /// equal priority in the order they were given.
     #[serde(default)]
     pub priority: i32,
+    /// Most runners of this profile that may exist at once; `None` for no limit. A launch
+    /// over the limit waits in the queue until a runner of the profile is swept.
+    #[serde(default)]
+    pub max_runners: Option<u32>,
 }
 
 impl RunnerProfile {
@@ -60,7 +64,14 @@ impl RunnerProfile {
             labels: labels.into_iter().map(Into::into).collect(),
             resource_type: ResourceType::Unknown,
             priority: 0,
+            max_runners: None,
         }
+    }
+
+    /// Sets the most runners of this profile that may exist at once.
+    pub fn with_max_runners(mut self, max_runners: u32) -> Self {
+        self.max_runners = Some(max_runners);
+        self
     }
 
     /// Sets the resource type.

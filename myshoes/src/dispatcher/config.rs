@@ -88,12 +88,23 @@ pub struct DispatcherConfig {
     /// this one stops between claiming and launching. Keep it longer than the slowest
     /// launch and shorter than the Datastore's visibility timeout.
     pub launch_lease: Duration,
+    /// Most runners that may exist at once for each target; `None` for no limit. Profiles
+    /// have their own limit ([`RunnerProfile::max_runners`](crate::profile::RunnerProfile::max_runners)).
+    pub max_runners_per_target: Option<u32>,
+    /// Delay before a job that found its profile or target at the runner limit is tried
+    /// again. Such waits use up no attempt.
+    pub cap_wait: Duration,
+    /// How long a runner holds its slot under a limit if the sweeper never releases it, for
+    /// example because the process that launched it died. Keep it above the sweeper's
+    /// maximum runner lifetime.
+    pub slot_lease: Duration,
 }
 
 impl Default for DispatcherConfig {
     /// Runner names `myshoes-…`, the default group, a download of the pinned runner
     /// version, 8 jobs at a time, 20-second receive waits, [`RetryPolicy::default`], a
-    /// random owner id and 2-minute launch claims.
+    /// random owner id, 2-minute launch claims, no runner limit per target, 30-second waits
+    /// at a limit and 25-hour slot leases.
     fn default() -> Self {
         Self {
             runner_name_prefix: "myshoes".to_owned(),
@@ -108,6 +119,9 @@ impl Default for DispatcherConfig {
             retry: RetryPolicy::default(),
             owner_id: format!("dispatcher-{}", uuid::Uuid::new_v4().simple()),
             launch_lease: Duration::from_secs(120),
+            max_runners_per_target: None,
+            cap_wait: Duration::from_secs(30),
+            slot_lease: Duration::from_secs(25 * 3600),
         }
     }
 }

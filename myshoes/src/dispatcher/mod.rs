@@ -70,6 +70,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::broadcast;
@@ -78,7 +79,7 @@ use tracing::Instrument;
 use crate::credentials::{CredentialRequest, RunnerCredentials};
 use crate::datastore::{AckHandle, Datastore, Error as DatastoreError, ReceivedJob};
 use crate::job_status::{JobStatusSource, WorkflowJobState, WorkflowJobStatus};
-use crate::model::{Job, ResourceType, Runner, RunnerId, RunnerStatus, Target};
+use crate::model::{Job, ResourceType, Runner, RunnerId, RunnerStatus, Target, TargetId};
 use crate::profile::{Profiles, RunnerProfile};
 use crate::setup_script::SetupScriptParams;
 use crate::stadium::{AddInstanceRequest, Stadium};
@@ -110,27 +111,60 @@ pub struct Dispatcher {
 struct StepFailure {
     reason: String,
     retryable: bool,
-    /// Whether the job waits for another launch to finish rather than failed itself, so the
-    /// retry does not use up an attempt.
+    /// Whether the job waits for something else (another launch, a free slot) rather than
+    /// failed itself, so the retry does not use up an attempt.
     deferred: bool,
+    /// Delay of a deferred retry.
+    defer_delay: Duration,
+    /// Step that failed, as the `reason` label of the retry and dead-letter metrics.
+    kind: &'static str,
 }
 
 impl StepFailure {
-    fn permanent(reason: impl Into<String>) -> Self {
+    fn permanent(kind: &'static str, reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
             retryable: false,
             deferred: false,
+            defer_delay: Duration::ZERO,
+            kind,
         }
     }
 
-    fn from_error(context: &str, error: &(dyn StdError + 'static), retryable: bool) -> Self {
+    fn from_error(
+        kind: &'static str,
+        context: &str,
+        error: &(dyn StdError + 'static),
+        retryable: bool,
+    ) -> Self {
         Self {
             reason: format!("{context}: {}", error_chain(error)),
             retryable,
             deferred: false,
+            defer_delay: Duration::ZERO,
+            kind,
         }
     }
+
+    fn deferred(kind: &'static str, reason: String, delay: Duration) -> Self {
+        Self {
+            reason,
+            retryable: true,
+            deferred: true,
+            defer_delay: delay,
+            kind,
+        }
+    }
+}
+
+/// Returns the slot pool that caps the runners of the profile named `profile`.
+pub fn profile_pool(profile: &str) -> String {
+    format!("profile/{profile}")
+}
+
+/// Returns the slot pool that caps the runners of target `target_id`.
+pub fn target_pool(target_id: TargetId) -> String {
+    format!("target/{target_id}")
 }
 
 /// Formats an error and its sources as `outer: inner: innermost`.
@@ -239,16 +273,17 @@ impl Dispatcher {
             Err(failure) => return self.fail(job, &ack, failure).await,
         };
 
+        if let Err(failure) = self.acquire_slots(&job, &target, profile).await {
+            self.release_claim(&job, &claim_owner).await;
+            return self.fail(job, &ack, failure).await;
+        }
+
         let launch = match self.start_instance(&job, &target, profile).await {
             Ok(launch) => launch,
             Err(failure) => {
                 // Let the next attempt, by this or another dispatcher, claim the job again.
-                if let Err(error) = self.datastore.release_launch(job.id, &claim_owner).await {
-                    tracing::warn!(
-                        error = %error_chain(&error),
-                        "failed to release the launch claim; it expires after its lease"
-                    );
-                }
+                self.release_slots(&job, &target, profile).await;
+                self.release_claim(&job, &claim_owner).await;
                 return self.fail(job, &ack, failure).await;
             }
         };
@@ -289,6 +324,95 @@ impl Dispatcher {
         }
     }
 
+    /// Gives up this receive's launch claim, logging a failure.
+    async fn release_claim(&self, job: &Job, claim_owner: &str) {
+        if let Err(error) = self.datastore.release_launch(job.id, claim_owner).await {
+            tracing::warn!(
+                error = %error_chain(&error),
+                "failed to release the launch claim; it expires after its lease"
+            );
+        }
+    }
+
+    /// Takes a slot under the profile's and the target's runner limits, or defers the job
+    /// when either is full. Holds nothing when it fails.
+    async fn acquire_slots(
+        &self,
+        job: &Job,
+        target: &Target,
+        profile: &RunnerProfile,
+    ) -> Result<(), StepFailure> {
+        let holder = job.id.to_string();
+        let limits = [
+            (profile.max_runners, profile_pool(&profile.name), "profile"),
+            (
+                self.config.max_runners_per_target,
+                target_pool(target.id),
+                "target",
+            ),
+        ];
+        let mut taken: Vec<&str> = Vec::new();
+        for (max, pool, what) in &limits {
+            let Some(max) = *max else { continue };
+            let acquired = self
+                .datastore
+                .acquire_slot(pool, max, &holder, self.config.slot_lease)
+                .await;
+            let failure = match acquired {
+                Ok(()) => {
+                    taken.push(pool);
+                    continue;
+                }
+                Err(DatastoreError::Conflict { .. }) => {
+                    metrics::counter!("myshoes_runner_limit_waits_total", "limit" => *what)
+                        .increment(1);
+                    StepFailure::deferred(
+                        "runner_limit",
+                        format!(
+                            "the {what} limit of {max} runners is reached ({pool}); waiting for a runner to be swept"
+                        ),
+                        self.config.cap_wait,
+                    )
+                }
+                Err(error) => {
+                    let retryable = error.is_retryable();
+                    StepFailure::from_error(
+                        "datastore",
+                        &format!("failed to take a slot of {pool}"),
+                        &error,
+                        retryable,
+                    )
+                }
+            };
+            for pool in taken {
+                self.release_slot(pool, &holder).await;
+            }
+            return Err(failure);
+        }
+        Ok(())
+    }
+
+    /// Gives back the slots [`Dispatcher::acquire_slots`] took for the job.
+    async fn release_slots(&self, job: &Job, target: &Target, profile: &RunnerProfile) {
+        let holder = job.id.to_string();
+        if profile.max_runners.is_some() {
+            self.release_slot(&profile_pool(&profile.name), &holder).await;
+        }
+        if self.config.max_runners_per_target.is_some() {
+            self.release_slot(&target_pool(target.id), &holder).await;
+        }
+    }
+
+    async fn release_slot(&self, pool: &str, holder: &str) {
+        if let Err(error) = self.datastore.release_slot(pool, holder).await {
+            tracing::warn!(
+                pool,
+                error = %error_chain(&error),
+                "failed to release a runner slot; it expires after its lease"
+            );
+        }
+    }
+
     /// Deletes a handled job from the queue, logging a failure.
     async fn acknowledge(&self, ack: &AckHandle, what: &str) {
         if let Err(error) = self.datastore.delete_job(ack).await {
@@ -311,12 +435,13 @@ impl Dispatcher {
             .max_age
             .is_some_and(|max_age| age >= max_age);
         if failure.retryable && (attempts_left || failure.deferred) && !too_old {
-            // A deferred job waits until the other launch completed or its claim expired.
+            // A deferred job waits for the other launch or a free slot.
             let delay = if failure.deferred {
-                self.config.launch_lease
+                failure.defer_delay
             } else {
                 self.config.retry.delay_after(job.attempt)
             };
+            metrics::counter!("myshoes_retries_total", "reason" => failure.kind).increment(1);
             tracing::info!(
                 reason = %failure.reason,
                 delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -348,9 +473,34 @@ impl Dispatcher {
         } else {
             failure.reason
         };
-        tracing::error!(reason = %reason, "job dropped without a runner");
-        self.acknowledge(ack, "dropped").await;
-        Outcome::Dropped { job, reason }
+        metrics::counter!("myshoes_dead_letters_total", "reason" => failure.kind).increment(1);
+        let dead_lettered = match self.datastore.dead_letter_job(ack, &reason).await {
+            Ok(()) => {
+                tracing::error!(reason = %reason, "job dead-lettered without a runner");
+                true
+            }
+            Err(DatastoreError::NotSupported { .. }) => {
+                tracing::error!(
+                    reason = %reason,
+                    "job dropped without a runner; the Datastore keeps no dead letters, so this log line is the only record"
+                );
+                self.acknowledge(ack, "dropped").await;
+                false
+            }
+            Err(error) => {
+                tracing::error!(
+                    reason = %reason,
+                    error = %error_chain(&error),
+                    "failed to dead-letter a job; it is received again after its visibility timeout"
+                );
+                false
+            }
+        };
+        Outcome::Dropped {
+            job,
+            reason,
+            dead_lettered,
+        }
     }
 
     /// Checks the target, the profile and GitHub's view of the job, then claims the launch.
@@ -361,7 +511,7 @@ impl Dispatcher {
     ) -> Result<Prepared<'p>, StepFailure> {
         let target = self.target_for(job).await?;
         let profile = self.profiles.choose(&job.labels).ok_or_else(|| {
-            StepFailure::permanent(format!(
+            StepFailure::permanent("no_profile", format!(
                 "no runner profile matches labels {:?}; add a profile with these labels",
                 job.labels
             ))
@@ -412,17 +562,18 @@ impl Dispatcher {
                     "a runner was launched for this job attempt already".to_owned(),
                 ))
             }
-            Err(error @ DatastoreError::Conflict { .. }) => Err(StepFailure {
-                deferred: true,
-                ..StepFailure::from_error(
-                    "another dispatcher is launching this job attempt",
-                    &error,
-                    true,
-                )
-            }),
+            Err(error @ DatastoreError::Conflict { .. }) => Err(StepFailure::deferred(
+                "launch_in_progress",
+                format!(
+                    "another dispatcher is launching this job attempt: {}",
+                    error_chain(&error)
+                ),
+                self.config.launch_lease,
+            )),
             Err(error) => {
                 let retryable = error.is_retryable();
                 Err(StepFailure::from_error(
+                    "datastore",
                     "failed to claim the launch",
                     &error,
                     retryable,
@@ -454,7 +605,12 @@ impl Dispatcher {
             .await
             .map_err(|error| {
                 let retryable = error.is_retryable();
-                StepFailure::from_error("failed to get a runner credential", &error, retryable)
+                StepFailure::from_error(
+                    "credential",
+                    "failed to get a runner credential",
+                    &error,
+                    retryable,
+                )
             })?;
 
         let mut params =
@@ -467,7 +623,7 @@ impl Dispatcher {
         params.job_completed_hook = self.config.job_completed_hook.clone();
         params.runner_source = self.config.runner_source.clone();
         let setup_script = params.build().map_err(|error| {
-            StepFailure::from_error("failed to build the setup script", &error, false)
+            StepFailure::from_error("setup_script", "failed to build the setup script", &error, false)
         })?;
 
         let request = AddInstanceRequest {
@@ -482,6 +638,7 @@ impl Dispatcher {
         let instance = self.stadium.add_instance(&request).await.map_err(|error| {
             let retryable = error.is_retryable();
             StepFailure::from_error(
+                "stadium",
                 &format!("{} failed to start the runner", self.stadium),
                 &error,
                 retryable,
@@ -517,17 +674,17 @@ impl Dispatcher {
     async fn target_for(&self, job: &Job) -> Result<Target, StepFailure> {
         let target = self.datastore.get_target(job.target_id).await.map_err(|error| {
             if error.is_not_found() {
-                StepFailure::permanent(format!(
+                StepFailure::permanent("target", format!(
                     "target {} no longer exists; register the target again to serve this repository",
                     job.target_id
                 ))
             } else {
                 let retryable = error.is_retryable();
-                StepFailure::from_error("failed to read the target", &error, retryable)
+                StepFailure::from_error("datastore", "failed to read the target", &error, retryable)
             }
         })?;
         if !target.can_receive_jobs() {
-            return Err(StepFailure::permanent(format!(
+            return Err(StepFailure::permanent("target", format!(
                 "target {} ({}) is {} and receives no jobs",
                 target.id, target.scope, target.status
             )));

@@ -43,12 +43,16 @@ pub enum Outcome {
         /// Reason nothing was launched.
         reason: String,
     },
-    /// A permanent failure, or the last retryable one; the job was removed from the queue.
+    /// A permanent failure, or the last retryable one: the job will get no runner. It was
+    /// moved to the Datastore's dead letters with the reason, or, on a Datastore without
+    /// dead letters, deleted with the reason logged.
     Dropped {
         /// The job.
         job: Job,
         /// Reason the job was dropped.
         reason: String,
+        /// Whether the Datastore keeps the job as a dead letter.
+        dead_lettered: bool,
     },
 }
 

@@ -38,6 +38,41 @@ impl DecideConfig {
     }
 }
 
+/// What an `in_progress` or `completed` event says about one of this deployment's runners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerActivity {
+    /// Name of the runner, which starts with the deployment's runner name prefix.
+    pub runner_name: String,
+    /// `workflow_job.id` of the job the runner took.
+    pub workflow_job_id: u64,
+    /// `true` for `in_progress` (the runner started the job), `false` for `completed`.
+    pub busy: bool,
+}
+
+/// Returns what a delivery says about one of this deployment's runners: evidence that it
+/// runs a job (`in_progress`) or finished one (`completed`). The sweeper keeps a runner
+/// with such evidence even when GitHub's runner list says idle. `None` for other events,
+/// other actions, and runners with another prefix.
+pub fn runner_activity(event: &Event<'_>, config: &DecideConfig) -> Option<RunnerActivity> {
+    let Event::WorkflowJob(job) = event else {
+        return None;
+    };
+    let busy = match job.action {
+        WorkflowJobAction::InProgress => true,
+        WorkflowJobAction::Completed => false,
+        _ => return None,
+    };
+    let runner_name = job
+        .runner_name
+        .as_deref()
+        .filter(|name| is_own_runner_name(&config.runner_name_prefix, name))?;
+    Some(RunnerActivity {
+        runner_name: runner_name.to_owned(),
+        workflow_job_id: job.id,
+        busy,
+    })
+}
+
 /// Outcome of [`decide`] for one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

@@ -64,7 +64,10 @@ mod signature;
 mod workflow_job;
 
 pub use body::ContentType;
-pub use decide::{decide, DecideConfig, Decision, IgnoreReason, JobCancel, JobRequest};
+pub use decide::{
+    decide, runner_activity, DecideConfig, Decision, IgnoreReason, JobCancel, JobRequest,
+    RunnerActivity,
+};
 pub use error::WebhookError;
 pub use event::Event;
 pub use headers::{

@@ -1,4 +1,5 @@
 use super::{
+    runner_activity, RunnerActivity,
     decide, verify_signature, DecideConfig, Decision, Event, SignatureOptions, WebhookError,
     WebhookHeaders,
 };
@@ -51,6 +52,8 @@ pub struct Received {
     pub delivery_id: Option<String>,
     /// Whether the delivery creates a job.
     pub decision: Decision,
+    /// What the delivery says about one of this deployment's runners, for the sweeper.
+    pub runner_activity: Option<RunnerActivity>,
 }
 
 /// Checks one webhook delivery and decides whether it creates a job.
@@ -90,11 +93,13 @@ pub fn receive(
     let delivery = headers.delivery()?;
     let event = Event::parse(event_name, headers.content_type()?, body)?;
     let decision = decide(&event, &delivery, &config.decide);
+    let runner_activity = runner_activity(&event, &config.decide);
 
     Ok(Received {
         event: event_name.to_owned(),
         delivery_id: delivery.id.map(str::to_owned),
         decision,
+        runner_activity,
     })
 }
 
