@@ -396,7 +396,8 @@ impl Dispatcher {
     async fn release_slots(&self, job: &Job, target: &Target, profile: &RunnerProfile) {
         let holder = job.id.to_string();
         if profile.max_runners.is_some() {
-            self.release_slot(&profile_pool(&profile.name), &holder).await;
+            self.release_slot(&profile_pool(&profile.name), &holder)
+                .await;
         }
         if self.config.max_runners_per_target.is_some() {
             self.release_slot(&target_pool(target.id), &holder).await;
@@ -511,10 +512,13 @@ impl Dispatcher {
     ) -> Result<Prepared<'p>, StepFailure> {
         let target = self.target_for(job).await?;
         let profile = self.profiles.choose(&job.labels).ok_or_else(|| {
-            StepFailure::permanent("no_profile", format!(
-                "no runner profile matches labels {:?}; add a profile with these labels",
-                job.labels
-            ))
+            StepFailure::permanent(
+                "no_profile",
+                format!(
+                    "no runner profile matches labels {:?}; add a profile with these labels",
+                    job.labels
+                ),
+            )
         })?;
 
         if let Some(source) = &self.job_status {
@@ -623,7 +627,12 @@ impl Dispatcher {
         params.job_completed_hook = self.config.job_completed_hook.clone();
         params.runner_source = self.config.runner_source.clone();
         let setup_script = params.build().map_err(|error| {
-            StepFailure::from_error("setup_script", "failed to build the setup script", &error, false)
+            StepFailure::from_error(
+                "setup_script",
+                "failed to build the setup script",
+                &error,
+                false,
+            )
         })?;
 
         let request = AddInstanceRequest {
@@ -684,10 +693,13 @@ impl Dispatcher {
             }
         })?;
         if !target.can_receive_jobs() {
-            return Err(StepFailure::permanent("target", format!(
-                "target {} ({}) is {} and receives no jobs",
-                target.id, target.scope, target.status
-            )));
+            return Err(StepFailure::permanent(
+                "target",
+                format!(
+                    "target {} ({}) is {} and receives no jobs",
+                    target.id, target.scope, target.status
+                ),
+            ));
         }
         Ok(target)
     }

@@ -88,9 +88,9 @@ impl fmt::Display for SweepReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SweepReason::Busy => f.write_str("GitHub reports the runner busy"),
-            SweepReason::BusyWithoutInstance => f.write_str(
-                "the instance is gone but GitHub still reports the runner busy",
-            ),
+            SweepReason::BusyWithoutInstance => {
+                f.write_str("the instance is gone but GitHub still reports the runner busy")
+            }
             SweepReason::ActiveJobEvidence => {
                 f.write_str("an in_progress webhook named the runner and no completed followed")
             }

@@ -545,9 +545,13 @@ impl Sweeper {
         target_id: TargetId,
         installation_id: u64,
     ) -> Result<TargetView, String> {
-        let target = self.datastore.get_target(target_id).await.map_err(|error| {
-            format!("failed to read target {target_id}: {}", ErrorChain(&error))
-        })?;
+        let target = self
+            .datastore
+            .get_target(target_id)
+            .await
+            .map_err(|error| {
+                format!("failed to read target {target_id}: {}", ErrorChain(&error))
+            })?;
         let installation = Installation::new(target.host.clone(), installation_id);
         let runners = github
             .list_runners(&installation, &target.scope)
@@ -584,11 +588,13 @@ impl Sweeper {
         {
             let at_max_lifetime = decision.reason == SweepReason::MaxLifetime;
             if decision.github_registered && (!decision.github_busy || at_max_lifetime) {
-                let target = self
-                    .datastore
-                    .get_target(record.target_id)
-                    .await
-                    .map_err(|error| format!("failed to read the target: {}", ErrorChain(&error)))?;
+                let target =
+                    self.datastore
+                        .get_target(record.target_id)
+                        .await
+                        .map_err(|error| {
+                            format!("failed to read the target: {}", ErrorChain(&error))
+                        })?;
                 let installation =
                     Installation::new(target.host.clone(), record.installation_id.unwrap_or(0));
                 match github

@@ -1,7 +1,6 @@
 use super::{
-    runner_activity, RunnerActivity,
-    decide, verify_signature, DecideConfig, Decision, Event, SignatureOptions, WebhookError,
-    WebhookHeaders,
+    decide, runner_activity, verify_signature, DecideConfig, Decision, Event, RunnerActivity,
+    SignatureOptions, WebhookError, WebhookHeaders,
 };
 use crate::secret::Secret;
 
