@@ -16,10 +16,11 @@ use chrono::Utc;
 use myshoes::credentials::{RunnerCredentials, StaticRegistrationToken};
 use myshoes::datastore::{Datastore, DatastoreExt, Error as DatastoreError};
 use myshoes::dispatcher::{Dispatcher, DispatcherConfig};
-use myshoes::github::GitHubAppClient;
+use myshoes::github::{GitHubApi, GitHubAppClient};
 use myshoes::secret::Secret;
 use myshoes::setup_script::{RunnerCredential, RunnerSource, SetupScriptParams};
 use myshoes::stadium::Stadium;
+use myshoes::sweeper::{record_runner_activity, Sweeper, SweeperConfig};
 use myshoes::webhook::{
     receive, DecideConfig, Decision, JobCancel, ReceiverConfig, SignatureOptions, WebhookHeaders,
     DEFAULT_MAX_BODY_BYTES,
@@ -54,6 +55,10 @@ pub struct AppOptions {
     pub max_webhook_requests: usize,
     /// Whether deliveries signed only with HMAC-SHA1 (`X-Hub-Signature`) are accepted.
     pub allow_sha1: bool,
+    /// Time between sweeper passes; zero turns the sweeper off.
+    pub sweep_interval: Duration,
+    /// Sweeper settings: boot grace, idle and maximum lifetimes.
+    pub sweeper: SweeperConfig,
 }
 
 /// Smallest body limit the app accepts; `workflow_job` deliveries are around 10 KB.
@@ -74,6 +79,8 @@ impl AppOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_webhook_requests: 16,
             allow_sha1: false,
+            sweep_interval: Duration::from_secs(60),
+            sweeper: SweeperConfig::default(),
         }
     }
 }
@@ -106,12 +113,17 @@ pub enum AppError {
 pub struct App {
     datastore: Arc<dyn Datastore>,
     dispatcher: Arc<Dispatcher>,
+    sweeper: Arc<Sweeper>,
+    sweep_interval: Duration,
     receiver: Arc<Receiver>,
 }
 
 #[derive(Debug)]
 struct Receiver {
     datastore: Arc<dyn Datastore>,
+    /// How long an `in_progress` event keeps its runner from being swept without a
+    /// `completed`.
+    activity_lease: Duration,
     secret: Secret,
     config: ReceiverConfig,
     max_requests: usize,
@@ -175,6 +187,7 @@ impl App {
         dispatcher_config.runner_source = options.runner_source.clone();
         dispatcher_config.run_as = options.run_as.clone();
         dispatcher_config.max_concurrency = options.max_concurrency;
+        dispatcher_config.max_runners_per_target = options.config.max_runners_per_target;
         let credentials: Arc<dyn RunnerCredentials> = match &options.github_app {
             Some(client) => client.clone(),
             None => Arc::new(StaticRegistrationToken::new(
@@ -183,7 +196,7 @@ impl App {
         };
         let mut dispatcher = Dispatcher::new(
             datastore.clone(),
-            stadium,
+            stadium.clone(),
             credentials,
             options.config.profiles.clone(),
             dispatcher_config,
@@ -194,8 +207,17 @@ impl App {
 
         let decide = DecideConfig::new(options.config.profiles, options.config.github_host)
             .with_runner_name_prefix(dispatcher.config().runner_name_prefix.clone());
+        let mut sweeper_config = options.sweeper.clone();
+        sweeper_config.runner_name_prefix = dispatcher.config().runner_name_prefix.clone();
+        let github: Option<Arc<dyn GitHubApi>> = options
+            .github_app
+            .clone()
+            .map(|client| client as Arc<dyn GitHubApi>);
+        let activity_lease = sweeper_config.max_lifetime;
+        let sweeper = Sweeper::new(datastore.clone(), stadium, github, sweeper_config);
         let receiver = Receiver {
             datastore: datastore.clone(),
+            activity_lease,
             secret: options.webhook_secret,
             config: ReceiverConfig::new(decide)
                 .with_max_body_bytes(options.max_body_bytes)
@@ -205,6 +227,8 @@ impl App {
         Ok(Self {
             datastore,
             dispatcher: Arc::new(dispatcher),
+            sweeper: Arc::new(sweeper),
+            sweep_interval: options.sweep_interval,
             receiver: Arc::new(receiver),
         })
     }
@@ -217,6 +241,11 @@ impl App {
     /// Returns the dispatcher, for subscribing to outcomes.
     pub fn dispatcher(&self) -> &Arc<Dispatcher> {
         &self.dispatcher
+    }
+
+    /// Returns the sweeper, for running a pass by hand.
+    pub fn sweeper(&self) -> &Arc<Sweeper> {
+        &self.sweeper
     }
 
     /// Returns the HTTP routes: `POST /webhook` and `GET /healthz`.
@@ -234,8 +263,8 @@ impl App {
             .with_state(self.receiver.clone())
     }
 
-    /// Serves HTTP on `listener` and runs the dispatcher until `shutdown` completes, then
-    /// stops both.
+    /// Serves HTTP on `listener` and runs the dispatcher and, unless its interval is zero,
+    /// the sweeper until `shutdown` completes, then stops them.
     pub async fn run(
         &self,
         listener: tokio::net::TcpListener,
@@ -246,6 +275,18 @@ impl App {
         let dispatcher = tokio::spawn(self.dispatcher.clone().run_until(async move {
             let _ = dispatcher_stop.wait_for(|stopped| *stopped).await;
         }));
+        let sweeper = (!self.sweep_interval.is_zero()).then(|| {
+            let mut sweeper_stop = stop.clone();
+            let sweeper = self.sweeper.clone();
+            let interval = self.sweep_interval;
+            tokio::spawn(async move {
+                sweeper
+                    .run_until(interval, async move {
+                        let _ = sweeper_stop.wait_for(|stopped| *stopped).await;
+                    })
+                    .await;
+            })
+        });
         let mut server_stop = stop;
         let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
             let _ = server_stop.wait_for(|stopped| *stopped).await;
@@ -258,6 +299,12 @@ impl App {
         trigger.abort();
         if let Err(error) = dispatcher.await {
             tracing::error!(%error, "the dispatcher task failed");
+        }
+        if let Some(Err(error)) = match sweeper {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
+            tracing::error!(%error, "the sweeper task failed");
         }
         served
     }
@@ -314,6 +361,23 @@ async fn handle_webhook(
             );
         }
     };
+
+    if let Some(activity) = &received.runner_activity {
+        if let Err(error) = record_runner_activity(
+            receiver.datastore.as_ref(),
+            activity,
+            receiver.activity_lease,
+        )
+        .await
+        {
+            tracing::warn!(
+                delivery_id,
+                runner_name = %activity.runner_name,
+                error = %ErrorChain(&error),
+                "failed to record the runner's activity; the sweeper relies on GitHub's view alone"
+            );
+        }
+    }
 
     let request = match received.decision {
         Decision::Cancel(cancel) => return cancel_launch(&receiver, &delivery_id, &cancel).await,

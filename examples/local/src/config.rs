@@ -23,6 +23,9 @@ pub struct ConfigFile {
     /// Kinds of runner offered.
     #[serde(default)]
     pub profiles: Vec<RunnerProfile>,
+    /// Most runners at once per target; unset for no limit.
+    #[serde(default)]
+    pub max_runners_per_target: Option<u32>,
 }
 
 /// One target in the configuration file.
@@ -85,6 +88,8 @@ pub struct LoadedConfig {
     pub targets: Vec<Target>,
     /// Runner profiles in matching order.
     pub profiles: Profiles,
+    /// Most runners at once per target; `None` for no limit.
+    pub max_runners_per_target: Option<u32>,
 }
 
 impl ConfigFile {
@@ -143,6 +148,7 @@ impl ConfigFile {
             github_host: file.github_host,
             targets,
             profiles,
+            max_runners_per_target: file.max_runners_per_target,
         })
     }
 }

@@ -98,6 +98,11 @@ struct ServeArgs {
     #[arg(long, env = "RESCUE_INTERVAL_SECS", default_value_t = 300)]
     rescue_interval_secs: u64,
 
+    /// Seconds between sweeper passes, which remove finished, idle and leaked runners; 0
+    /// turns the sweeper off.
+    #[arg(long, env = "SWEEP_INTERVAL_SECS", default_value_t = 60)]
+    sweep_interval_secs: u64,
+
     /// User that runs the runner (through sudo), instead of the app's user.
     #[arg(long, env = "RUNNER_USER")]
     runner_user: Option<String>,
@@ -235,6 +240,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     options.max_body_bytes = args.max_body_bytes;
     options.max_webhook_requests = args.max_webhook_requests;
     options.allow_sha1 = args.allow_sha1_signatures;
+    options.sweep_interval = Duration::from_secs(args.sweep_interval_secs);
     let app = App::new(options, Arc::new(MemoryDatastore::new()), stadium.clone()).await?;
 
     let address = SocketAddr::new(args.bind, args.port);

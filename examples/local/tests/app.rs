@@ -30,6 +30,10 @@ struct Running {
 }
 
 async fn start(max_body_bytes: usize) -> Running {
+    start_with(max_body_bytes, Duration::from_secs(60)).await
+}
+
+async fn start_with(max_body_bytes: usize, sweep_interval: Duration) -> Running {
     let datastore = Arc::new(MemoryDatastore::new());
     let stadium = Arc::new(MemoryStadium::new());
     let mut options = AppOptions::new(
@@ -38,6 +42,7 @@ async fn start(max_body_bytes: usize) -> Running {
         Secret::new("registration-token"),
     );
     options.max_body_bytes = max_body_bytes;
+    options.sweep_interval = sweep_interval;
     let app = App::new(options, datastore.clone(), stadium.clone())
         .await
         .unwrap();
@@ -499,5 +504,73 @@ async fn job_on_own_runner_keeps_its_launch() {
         matches!(outcome, Outcome::Launched { .. }),
         "the other job still needs this runner: {outcome:?}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn in_progress_on_own_runner_is_recorded_for_the_sweeper() {
+    use myshoes::sweeper::activity_lock;
+
+    let app = start(1 << 20).await;
+    let text = String::from_utf8(with_action("in_progress")).unwrap();
+    let started = text.replacen(
+        "\"runner_name\":null",
+        "\"runner_name\":\"myshoes-38000000001-1\"",
+        1,
+    );
+    let (status, _) = post_signed(&app.url, "workflow_job", started.as_bytes()).await;
+    assert_eq!(status, 200);
+    let holder = app
+        .datastore
+        .lock_holder(&activity_lock("myshoes-38000000001-1"))
+        .await
+        .unwrap();
+    assert!(holder.is_some(), "in_progress marks the runner busy");
+
+    let finished = started.replacen("\"action\":\"in_progress\"", "\"action\":\"completed\"", 1);
+    let (status, _) = post_signed(&app.url, "workflow_job", finished.as_bytes()).await;
+    assert_eq!(status, 200);
+    let holder = app
+        .datastore
+        .lock_holder(&activity_lock("myshoes-38000000001-1"))
+        .await
+        .unwrap();
+    assert!(holder.is_none(), "completed clears the mark");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sweeper_runs_on_its_interval() {
+    let app = start_with(1 << 20, Duration::from_millis(50)).await;
+    let mut outcomes = app.app.dispatcher().subscribe();
+    let (status, _) = post_signed(&app.url, "workflow_job", QUEUED_WEBHOOK).await;
+    assert_eq!(status, 202);
+    let Outcome::Launched {
+        runner, instance, ..
+    } = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap()
+    else {
+        panic!("the job launches");
+    };
+    // The runner finishes its job and its instance ends; the next pass removes the record.
+    app.stadium.finish(&instance.cloud_id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let record = app.datastore.get_runner(runner.id).await.unwrap();
+        if record.status == myshoes::model::RunnerStatus::Deleted {
+            assert_eq!(
+                record.deletion_reason.as_deref(),
+                Some("the Stadium no longer lists the instance")
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweeper did not remove the record"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     app.stop().await;
 }
