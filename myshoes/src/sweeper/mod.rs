@@ -494,11 +494,11 @@ impl Sweeper {
         let Some(installation_id) = record.installation_id else {
             return GitHubState::Unknown("the record names no App installation".to_owned());
         };
-        if !views.contains_key(&record.target_id) {
-            let view = self
-                .target_view(github.as_ref(), record.target_id, installation_id)
-                .await;
-            views.insert(record.target_id, view);
+        if let std::collections::hash_map::Entry::Vacant(slot) = views.entry(record.target_id) {
+            slot.insert(
+                self.target_view(github.as_ref(), record.target_id, installation_id)
+                    .await,
+            );
         }
         let view = match views.get(&record.target_id) {
             Some(Ok(view)) => view,
