@@ -37,8 +37,12 @@ pub const DEFAULT_DEAD_LETTER_LIMIT: usize = 10_000;
 /// with [`Error::AlreadyExists`], so a redelivered webhook does not launch a second runner
 /// after the first delivery's job was dispatched. A stale acknowledgement handle fails
 /// with [`Error::Conflict`]. Completed launch claims are remembered for 24 hours by
-/// default ([`MemoryDatastoreBuilder::with_claim_retention`]). [`MemoryDatastore::receive_jobs`] wakes as soon
-/// as a job is enqueued or a retried job becomes visible, without polling.
+/// default ([`MemoryDatastoreBuilder::with_claim_retention`]), deleted runner records for
+/// 24 hours ([`MemoryDatastoreBuilder::with_deleted_runner_retention`]), and the newest
+/// 10,000 dead letters; a dead-lettered job's id leaves the deduplication window, so a
+/// redelivery of it after the cause was fixed is enqueued again. Expired claims and locks are swept out as the maps grow, so memory
+/// stays bounded by what the retentions allow. [`MemoryDatastore::receive_jobs`] wakes as
+/// soon as a job is enqueued or a retried job becomes visible, without polling.
 #[derive(Clone)]
 pub struct MemoryDatastore {
     inner: Arc<Inner>,
@@ -51,6 +55,7 @@ struct Inner {
     dedup_window: Duration,
     claim_retention: Duration,
     dead_letter_limit: usize,
+    deleted_runner_retention: Duration,
 }
 
 #[derive(Default)]
@@ -72,7 +77,16 @@ struct State {
     dead_letters: VecDeque<DeadLetter>,
     /// Held slots per pool: holder and expiry.
     slots: HashMap<String, HashMap<String, Instant>>,
+    /// Deleted runner records, oldest deletion first, for forgetting them after the
+    /// retention.
+    deleted_runners: VecDeque<(Instant, RunnerId)>,
+    /// Sizes at which expired claims and locks are next swept out.
+    claims_sweep_at: usize,
+    locks_sweep_at: usize,
 }
+
+/// Size below which expired claims and locks are left for their next access.
+const SWEEP_FLOOR: usize = 1024;
 
 struct QueuedJob {
     job: Job,
@@ -99,6 +113,7 @@ pub struct MemoryDatastoreBuilder {
     dedup_window: Duration,
     claim_retention: Duration,
     dead_letter_limit: usize,
+    deleted_runner_retention: Duration,
 }
 
 impl MemoryDatastoreBuilder {
@@ -130,6 +145,13 @@ impl MemoryDatastoreBuilder {
         self
     }
 
+    /// Sets how long a deleted runner record stays readable with
+    /// [`Datastore::get_runner`] before it is forgotten (default 24 hours).
+    pub fn with_deleted_runner_retention(mut self, retention: Duration) -> Self {
+        self.deleted_runner_retention = retention;
+        self
+    }
+
     /// Builds the store.
     pub fn build(self) -> MemoryDatastore {
         MemoryDatastore {
@@ -140,6 +162,7 @@ impl MemoryDatastoreBuilder {
                 dedup_window: self.dedup_window,
                 claim_retention: self.claim_retention,
                 dead_letter_limit: self.dead_letter_limit,
+                deleted_runner_retention: self.deleted_runner_retention,
             }),
         }
     }
@@ -158,6 +181,7 @@ impl MemoryDatastore {
             dedup_window: DEFAULT_DEDUP_WINDOW,
             claim_retention: DEFAULT_DEDUP_WINDOW,
             dead_letter_limit: DEFAULT_DEAD_LETTER_LIMIT,
+            deleted_runner_retention: DEFAULT_DEDUP_WINDOW,
         }
     }
 
@@ -277,17 +301,45 @@ impl State {
         self.jobs.values().map(|queued| queued.visible_at).min()
     }
 
-    /// Forgets completed launch claims older than `window`.
-    ///
-    /// NOTE: claims that expired without completion stay until the same job is claimed
-    /// again, so a store that sees many abandoned launches grows by one entry per job.
+    /// Forgets completed launch claims older than `window`, and, whenever the map has
+    /// doubled since the last sweep, claims that expired without completion.
     fn prune_completed_claims(&mut self, now: Instant, window: Duration) {
         while let Some((completed_at, job_id)) = self.completed_claims.front().copied() {
             if now.saturating_duration_since(completed_at) < window {
                 break;
             }
             self.completed_claims.pop_front();
-            self.launch_claims.remove(&job_id);
+            if self
+                .launch_claims
+                .get(&job_id)
+                .is_some_and(|claim| claim.completed)
+            {
+                self.launch_claims.remove(&job_id);
+            }
+        }
+        if self.launch_claims.len() >= self.claims_sweep_at.max(SWEEP_FLOOR) {
+            self.launch_claims
+                .retain(|_, claim| claim.completed || claim.expires > now);
+            self.claims_sweep_at = self.launch_claims.len() * 2;
+        }
+    }
+
+    /// Forgets deleted runner records older than `retention`.
+    fn prune_deleted_runners(&mut self, now: Instant, retention: Duration) {
+        while let Some((deleted_at, id)) = self.deleted_runners.front().copied() {
+            if now.saturating_duration_since(deleted_at) < retention {
+                break;
+            }
+            self.deleted_runners.pop_front();
+            self.runners.remove(&id);
+        }
+    }
+
+    /// Forgets expired locks whenever the map has doubled since the last sweep.
+    fn prune_locks(&mut self, now: Instant) {
+        if self.locks.len() >= self.locks_sweep_at.max(SWEEP_FLOOR) {
+            self.locks.retain(|_, held| held.expires > now);
+            self.locks_sweep_at = self.locks.len() * 2;
         }
     }
 
@@ -552,6 +604,9 @@ impl Datastore for MemoryDatastore {
             runner.status = RunnerStatus::Deleted;
             runner.deletion_reason = Some(reason.to_owned());
             runner.deleted_at = Some(deleted_at);
+            let now = Instant::now();
+            state.deleted_runners.push_back((now, id));
+            state.prune_deleted_runners(now, self.inner.deleted_runner_retention);
         }
         Ok(())
     }
@@ -559,6 +614,7 @@ impl Datastore for MemoryDatastore {
     async fn acquire_lock(&self, name: &str, owner: &str, lease: Duration) -> Result<LockLease> {
         let now = Instant::now();
         let mut state = self.state();
+        state.prune_locks(now);
         if let Some(held) = state.live_lock(name, now) {
             if held.lease.owner != owner {
                 return Err(Error::conflict(
@@ -713,6 +769,9 @@ impl Datastore for MemoryDatastore {
             return Err(Error::not_found(RecordKind::Job, ack.job_id()));
         };
         state.job_positions.remove(&ack.job_id());
+        // The job got no runner, so a later delivery of it (a manual redelivery once the
+        // cause is fixed) must be enqueued again rather than taken for a duplicate.
+        state.recent_job_ids.remove(&ack.job_id());
         if self.inner.dead_letter_limit == 0 {
             return Ok(());
         }
@@ -799,5 +858,81 @@ mod tests {
             matches!(duplicate, Err(Error::AlreadyExists { .. })),
             "default() must keep the deduplication window of new()"
         );
+    }
+
+    #[tokio::test]
+    async fn abandoned_claims_and_expired_locks_are_swept_out() {
+        let store = MemoryDatastore::new();
+        for _ in 0..5000 {
+            store
+                .claim_launch(JobId::new_random(), "gone", Duration::ZERO)
+                .await
+                .unwrap();
+            let name = format!("lock-{}", uuid::Uuid::new_v4().simple());
+            store
+                .acquire_lock(&name, "gone", Duration::ZERO)
+                .await
+                .unwrap();
+        }
+        let state = store.state();
+        assert!(
+            state.launch_claims.len() <= 2 * SWEEP_FLOOR,
+            "{} abandoned claims kept",
+            state.launch_claims.len()
+        );
+        assert!(
+            state.locks.len() <= 2 * SWEEP_FLOOR,
+            "{} expired locks kept",
+            state.locks.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn deleted_runners_are_forgotten_after_the_retention() {
+        let store = MemoryDatastore::builder()
+            .with_deleted_runner_retention(Duration::ZERO)
+            .build();
+        let first = crate::datastore::conformance::sample_runner(TargetId::new_random());
+        let second = crate::datastore::conformance::sample_runner(TargetId::new_random());
+        for runner in [&first, &second] {
+            store.create_runner(runner).await.unwrap();
+            store
+                .delete_runner(runner.id, "test", Utc::now())
+                .await
+                .unwrap();
+        }
+        assert!(store.get_runner(first.id).await.unwrap_err().is_not_found());
+        assert!(store
+            .get_runner(second.id)
+            .await
+            .unwrap_err()
+            .is_not_found());
+
+        let kept = MemoryDatastore::new();
+        kept.create_runner(&first).await.unwrap();
+        kept.delete_runner(first.id, "test", Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            kept.get_runner(first.id).await.unwrap().status,
+            RunnerStatus::Deleted,
+            "the default keeps deleted records for a day"
+        );
+    }
+
+    #[tokio::test]
+    async fn dead_lettered_job_can_be_enqueued_again() {
+        let store = MemoryDatastore::new();
+        let job = sample_job(TargetId::new_random());
+        store.enqueue_job(&job).await.unwrap();
+        let received = store.receive_jobs(1, Duration::ZERO).await.unwrap();
+        store
+            .dead_letter_job(&received[0].ack, "no profile")
+            .await
+            .unwrap();
+        store
+            .enqueue_job(&job)
+            .await
+            .expect("a redelivery after a dead letter is a new chance, not a duplicate");
     }
 }

@@ -253,8 +253,10 @@ impl Dispatcher {
         );
         let outcome = self.process_inner(received).instrument(span).await;
         record_outcome(&outcome);
-        // No subscriber is fine.
-        let _ = self.outcomes.send(outcome.clone());
+        if self.outcomes.receiver_count() > 0 {
+            // A subscriber that dropped its receiver meanwhile is fine.
+            let _ = self.outcomes.send(outcome.clone());
+        }
         outcome
     }
 

@@ -37,6 +37,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::OnceLock;
 
 mod error;
 mod params;
@@ -59,10 +60,13 @@ pub use params::{
 ///
 /// Both texts contain the credential in clear, so `Debug` shows only their sizes and
 /// there is no `Display`.
+///
+/// The wrapper is compressed on its first use, so backends that run the full script pay
+/// nothing for it.
 #[derive(Clone)]
 pub struct SetupScript {
     script: String,
-    wrapper: String,
+    wrapper: OnceLock<String>,
 }
 
 impl SetupScript {
@@ -77,7 +81,8 @@ impl SetupScript {
     /// `exec bash`, leaving standard input to the runner. The setup script deletes the
     /// temporary file as soon as it starts. It contains the credential too.
     pub fn wrapper(&self) -> &str {
-        &self.wrapper
+        self.wrapper
+            .get_or_init(|| render::render_wrapper(&self.script))
     }
 
     /// Returns the size of the setup script in bytes.
@@ -87,7 +92,14 @@ impl SetupScript {
 
     /// Returns the size of the wrapper form in bytes.
     pub fn wrapper_len(&self) -> usize {
-        self.wrapper.len()
+        self.wrapper().len()
+    }
+
+    pub(crate) fn new(script: String) -> Self {
+        Self {
+            script,
+            wrapper: OnceLock::new(),
+        }
     }
 }
 
@@ -96,7 +108,7 @@ impl fmt::Debug for SetupScript {
         f.debug_struct("SetupScript")
             .field("script", &"[REDACTED]")
             .field("script_len", &self.script.len())
-            .field("wrapper_len", &self.wrapper.len())
+            .field("wrapper_len", &self.wrapper.get().map(String::len))
             .finish()
     }
 }

@@ -169,8 +169,6 @@ impl SetupScriptParams {
     /// Validates the parameters and builds the setup script and its compact wrapper form.
     pub fn build(&self) -> Result<SetupScript, SetupScriptError> {
         self.validate()?;
-        let script = render::render_script(self);
-        let wrapper = render::render_wrapper(&script);
-        Ok(SetupScript { script, wrapper })
+        Ok(SetupScript::new(render::render_script(self)))
     }
 }

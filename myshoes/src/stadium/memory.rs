@@ -60,12 +60,24 @@ struct State {
     add_calls: Vec<AddInstanceRequest>,
     delete_calls: Vec<String>,
     failures: VecDeque<ScriptedFailure>,
+    /// Whether calls are kept for [`MemoryStadium::add_calls`] and
+    /// [`MemoryStadium::delete_calls`].
+    skip_call_log: bool,
 }
 
 impl MemoryStadium {
     /// Creates an empty Stadium.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Creates an empty Stadium that keeps no call log, so its memory stays bounded by the
+    /// running instances; for long benchmarks. [`MemoryStadium::add_calls`] and
+    /// [`MemoryStadium::delete_calls`] then return empty lists.
+    pub fn without_call_log() -> Self {
+        let stadium = Self::default();
+        stadium.state().skip_call_log = true;
+        stadium
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -93,9 +105,7 @@ impl MemoryStadium {
     /// Ends an instance as if its runner exited by itself after its job: it is no longer
     /// listed or running, and no `delete_instance` call is recorded.
     pub fn finish(&self, cloud_id: &str) {
-        let mut state = self.state();
-        state.running.remove(cloud_id);
-        state.started_at.remove(cloud_id);
+        self.state().forget(cloud_id);
     }
 
     /// Returns the instances started and not deleted, with the request that started each.
@@ -103,6 +113,23 @@ impl MemoryStadium {
         let mut running: Vec<_> = self.state().running.values().cloned().collect();
         running.sort_by(|a, b| a.0.cloud_id.cmp(&b.0.cloud_id));
         running
+    }
+}
+
+impl State {
+    /// Removes an instance and its runner name.
+    fn forget(&mut self, cloud_id: &str) {
+        if let Some((_, request)) = self.running.remove(cloud_id) {
+            if self
+                .by_runner_name
+                .get(&request.runner_name)
+                .map(String::as_str)
+                == Some(cloud_id)
+            {
+                self.by_runner_name.remove(&request.runner_name);
+            }
+        }
+        self.started_at.remove(cloud_id);
     }
 }
 
@@ -127,7 +154,9 @@ impl fmt::Display for MemoryStadium {
 impl Stadium for MemoryStadium {
     async fn add_instance(&self, request: &AddInstanceRequest) -> Result<Instance> {
         let mut state = self.state();
-        state.add_calls.push(request.clone());
+        if !state.skip_call_log {
+            state.add_calls.push(request.clone());
+        }
         if let Some(failure) = state.failures.pop_front() {
             return Err(failure.to_error());
         }
@@ -158,9 +187,10 @@ impl Stadium for MemoryStadium {
 
     async fn delete_instance(&self, cloud_id: &str, _labels: &[String]) -> Result<()> {
         let mut state = self.state();
-        state.delete_calls.push(cloud_id.to_owned());
-        state.running.remove(cloud_id);
-        state.started_at.remove(cloud_id);
+        if !state.skip_call_log {
+            state.delete_calls.push(cloud_id.to_owned());
+        }
+        state.forget(cloud_id);
         Ok(())
     }
 
