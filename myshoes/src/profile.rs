@@ -46,7 +46,7 @@ pub struct RunnerProfile {
     /// equal priority in the order they were given.
     #[serde(default)]
     pub priority: i32,
-    /// Most runners of this profile that may exist at once; `None` for no limit. A launch
+    /// Maximum number of runners of this profile at once; `None` for no limit. A launch
     /// over the limit waits in the queue until a runner of the profile is swept.
     #[serde(default)]
     pub max_runners: Option<u32>,
@@ -68,7 +68,7 @@ impl RunnerProfile {
         }
     }
 
-    /// Sets the most runners of this profile that may exist at once.
+    /// Sets the maximum number of runners of this profile at once.
     pub fn with_max_runners(mut self, max_runners: u32) -> Self {
         self.max_runners = Some(max_runners);
         self

@@ -326,7 +326,7 @@ async fn young_idle_runner_is_kept() {
 async fn in_progress_evidence_keeps_an_idle_runner_until_completed() {
     let h = harness().await;
     let runner = h.runner("myshoes-5-1", 30 * MINUTE, Some(51)).await;
-    // GitHub's list says idle (it lags), but the webhook said the runner took a job.
+    // GitHub's list reports the runner idle (it lags), but a webhook named it in_progress.
     h.github.add(51, "myshoes-5-1", "online", false);
     let mut activity = RunnerActivity {
         runner_name: "myshoes-5-1".to_owned(),

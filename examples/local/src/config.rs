@@ -23,7 +23,7 @@ pub struct ConfigFile {
     /// Kinds of runner offered.
     #[serde(default)]
     pub profiles: Vec<RunnerProfile>,
-    /// Most runners at once per target; unset for no limit.
+    /// Maximum number of runners at once per target; unset for no limit.
     #[serde(default)]
     pub max_runners_per_target: Option<u32>,
 }

@@ -139,6 +139,8 @@ pub async fn run_demo(
         options.registration_token,
     );
     app_options.runner_source = options.runner_source;
+    // The demo runs one sweeper pass itself, after the runner exits.
+    app_options.sweep_interval = Duration::ZERO;
     let app = App::new(app_options, datastore.clone(), stadium.clone()).await?;
     let mut outcomes = app.dispatcher().subscribe();
 
@@ -292,6 +294,25 @@ pub async fn run_demo(
     for line in log.lines() {
         step(format!("   | {line}"));
     }
+    let swept = app
+        .sweeper()
+        .sweep()
+        .await
+        .map_err(|error| DemoError::Step(format!("sweeper pass failed: {error}")))?;
+    let decision = swept.for_runner(runner.id).ok_or_else(|| {
+        DemoError::Step("the sweeper made no decision about the runner".to_owned())
+    })?;
+    let record = datastore
+        .get_runner(runner.id)
+        .await
+        .map_err(|error| DemoError::Step(format!("runner record missing: {error}")))?;
+    step(format!(
+        "10. sweeper pass: {} runner {} ({}), record now {}",
+        decision.action.label(),
+        runner.name,
+        decision.reason,
+        record.status
+    ));
     if stand_in {
         step("NOTE: a stand-in runner ran (config.sh and run.sh only print their arguments), because GitHub is not reachable from this machine. With network access, a real registration token and --download-runner, the same app downloads and runs the real Actions runner.".to_owned());
     }

@@ -385,6 +385,7 @@ async fn demo_runs_every_step_offline() {
         "7. same delivery sent again: HTTP 200 duplicate",
         "8. delivery with a wrong signature: HTTP 401 rejected",
         "9. runner process exited with exit status: 0",
+        "10. sweeper pass: delete runner myshoes-38000000001-1 (the Stadium no longer lists the instance), record now deleted",
         "NOTE: a stand-in runner ran",
     ] {
         assert!(

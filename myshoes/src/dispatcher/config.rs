@@ -88,7 +88,7 @@ pub struct DispatcherConfig {
     /// this one stops between claiming and launching. Keep it longer than the slowest
     /// launch and shorter than the Datastore's visibility timeout.
     pub launch_lease: Duration,
-    /// Most runners that may exist at once for each target; `None` for no limit. Profiles
+    /// Maximum number of runners at once for each target; `None` for no limit. Profiles
     /// have their own limit ([`RunnerProfile::max_runners`](crate::profile::RunnerProfile::max_runners)).
     pub max_runners_per_target: Option<u32>,
     /// Delay before a job that found its profile or target at the runner limit is tried

@@ -47,7 +47,8 @@ pub enum SweepReason {
     Offline,
     /// Not registered by the end of the boot grace.
     NeverRegistered,
-    /// Registered once, and GitHub no longer knows it: an ephemeral runner after its job.
+    /// Registered once, and GitHub returns not found for its id: an ephemeral runner after
+    /// its job.
     GoneFromGitHub,
     /// The Stadium no longer lists the instance.
     InstanceGone,
@@ -104,7 +105,7 @@ impl fmt::Display for SweepReason {
             SweepReason::NeverRegistered => {
                 f.write_str("never registered with GitHub within the boot grace")
             }
-            SweepReason::GoneFromGitHub => f.write_str("GitHub no longer knows the runner"),
+            SweepReason::GoneFromGitHub => f.write_str("GitHub no longer has the runner"),
             SweepReason::InstanceGone => f.write_str("the Stadium no longer lists the instance"),
             SweepReason::MaxLifetime => f.write_str("older than the maximum lifetime"),
             SweepReason::NoRecord => f.write_str("an instance without a runner record"),

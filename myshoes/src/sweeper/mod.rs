@@ -12,14 +12,14 @@
 //! 1. Older than [`SweeperConfig::max_lifetime`]: delete, busy or not.
 //! 2. Instance gone: delete the record (and deregister the GitHub runner unless it is
 //!    busy).
-//! 3. GitHub says busy, or a webhook said the runner started a job and no `completed`
+//! 3. GitHub reports the runner busy, or an `in_progress` webhook named it and no `completed`
 //!    followed ([`record_runner_activity`]): keep.
 //! 4. Registered and offline: keep during the boot grace, then delete.
 //! 5. Registered and idle: keep for the minimum idle lifetime, then deregister, read the
 //!    runner again, and keep the instance if it turned busy; otherwise delete.
 //! 6. Not registered: keep during the boot grace, then delete. Gone from GitHub after it
 //!    was registered (an ephemeral runner that finished its job): delete.
-//! 7. GitHub could not be asked: keep.
+//! 7. GitHub's view could not be read: keep.
 //!
 //! GitHub runners are matched to records by the runner id stored on the record
 //! ([`Runner::github_runner_id`]). A record without one is matched once by its exact
@@ -105,7 +105,7 @@ pub struct SweeperConfig {
     pub min_idle_lifetime: Duration,
     /// Time from launch after which any instance is stopped, busy or not.
     pub max_lifetime: Duration,
-    /// Name the sweeper holds [`SWEEP_LOCK`] under; unique per process.
+    /// Owner name under which the sweeper takes [`SWEEP_LOCK`]. Unique per process.
     pub owner_id: String,
     /// How long the sweep lock lasts if a pass dies; keep it above the longest pass.
     pub lock_lease: Duration,
@@ -155,7 +155,7 @@ enum GitHubState {
     Unknown(String),
     /// Not registered (no id stored, and no runner with the exact name).
     NotRegistered,
-    /// Registered once (id stored), and GitHub no longer knows it.
+    /// Registered once (id stored), and GitHub returns not found for the id.
     Gone,
     /// Registered.
     Present(GitHubRunner),
@@ -612,7 +612,7 @@ impl Sweeper {
                         );
                     }
                     Err(error) if error.status() == Some(422) => {
-                        // GitHub refuses to remove a runner that is running a job.
+                        // GitHub rejects the removal of a runner that is running a job.
                         *decision = decision.clone().keep(SweepReason::TurnedBusy);
                         return Ok(());
                     }
