@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use myshoes::datastore::MemoryDatastore;
-use myshoes::github::{ClientConfig, GitHubApp, GitHubAppClient, RescuePass};
-use myshoes::model::GitHubHost;
+use myshoes::github::{ClientConfig, GitHubApp, GitHubAppClient, QueuedJobScan, RescuePass};
+use myshoes::model::{GitHubHost, Target};
+use myshoes::profile::Profiles;
 use myshoes::secret::Secret;
 use myshoes::setup_script::{RunnerSource, DEFAULT_RUNNER_VERSION};
 use myshoes::stadium::ProcessStadium;
@@ -103,6 +104,11 @@ struct ServeArgs {
     #[arg(long, env = "SWEEP_INTERVAL_SECS", default_value_t = 60)]
     sweep_interval_secs: u64,
 
+    /// Seconds between scans of repository targets for jobs queued on GitHub for over 10
+    /// minutes that no webhook brought (needs a GitHub App); 0 turns the scans off.
+    #[arg(long, env = "QUEUED_SCAN_INTERVAL_SECS", default_value_t = 0)]
+    queued_scan_interval_secs: u64,
+
     /// User that runs the runner (through sudo), instead of the app's user.
     #[arg(long, env = "RUNNER_USER")]
     runner_user: Option<String>,
@@ -170,6 +176,24 @@ fn init_tracing(default_filter: &str) {
         .init();
 }
 
+/// Enqueues, every `interval`, jobs of repository targets that GitHub has kept queued for
+/// over 10 minutes without a webhook reaching the app.
+async fn run_queued_scan(
+    client: Arc<GitHubAppClient>,
+    datastore: Arc<MemoryDatastore>,
+    targets: Vec<Target>,
+    profiles: Profiles,
+    interval: Duration,
+) {
+    let scan = QueuedJobScan::new(Duration::from_secs(600));
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        scan.run(&client, datastore.as_ref(), &targets, &profiles)
+            .await;
+    }
+}
+
 /// Asks GitHub, every `interval`, to redeliver the failed `workflow_job` webhooks of the
 /// last hour; GitHub does not redeliver them by itself. Redelivered jobs that were handled
 /// meanwhile are duplicates, which the receiver and the launch claim ignore.
@@ -215,6 +239,16 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         Secret::new(args.registration_token.unwrap_or_default()),
     );
     options.github_app = github_app.clone();
+    let datastore = Arc::new(MemoryDatastore::new());
+    if let (Some(client), true) = (&github_app, args.queued_scan_interval_secs > 0) {
+        tokio::spawn(run_queued_scan(
+            client.clone(),
+            datastore.clone(),
+            options.config.targets.clone(),
+            options.config.profiles.clone(),
+            Duration::from_secs(args.queued_scan_interval_secs),
+        ));
+    }
     if let (Some(client), true) = (github_app, args.rescue_interval_secs > 0) {
         let hosts: Vec<_> = {
             let mut hosts: Vec<_> = options
@@ -241,7 +275,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     options.max_webhook_requests = args.max_webhook_requests;
     options.allow_sha1 = args.allow_sha1_signatures;
     options.sweep_interval = Duration::from_secs(args.sweep_interval_secs);
-    let app = App::new(options, Arc::new(MemoryDatastore::new()), stadium.clone()).await?;
+    let app = App::new(options, datastore, stadium.clone()).await?;
 
     let address = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(address).await?;

@@ -33,6 +33,7 @@ mod credential;
 mod deliveries;
 mod error;
 mod http;
+mod queued_scan;
 mod runners;
 mod tokens;
 
@@ -50,6 +51,7 @@ pub use client::GitHubAppClient;
 pub use config::{AppJwtClaims, ClientConfig, CredentialKind, GitHubApp, RetryConfig};
 pub use deliveries::{HookDelivery, RedeliveryError, RescuePass, RescueReport};
 pub use error::Error;
+pub use queued_scan::{QueuedJobScan, QueuedScanReport};
 
 /// Id of the default runner group, which every organization and repository has.
 pub const DEFAULT_RUNNER_GROUP_ID: u64 = 1;
