@@ -408,6 +408,18 @@ fn retries_and_dead_letters_are_counted_by_reason() {
         "{counters:?}"
     );
     assert_eq!(
+        counters.get(
+            r#"myshoes_dispatch_outcomes_total["outcome=retry_scheduled", "reason=runner_limit"]"#
+        ),
+        Some(&2),
+        "{counters:?}"
+    );
+    assert_eq!(
+        counters.get(r#"myshoes_dispatch_outcomes_total["outcome=dropped", "reason=no_profile"]"#),
+        Some(&1),
+        "{counters:?}"
+    );
+    assert_eq!(
         counters.get(r#"myshoes_dead_letters_total["reason=no_profile"]"#),
         Some(&1),
         "{counters:?}"

@@ -179,8 +179,9 @@ enum Prepared<'p> {
         target: Target,
         profile: &'p RunnerProfile,
     },
-    /// Launch nothing and acknowledge the job, for the given reason.
-    Skip(String),
+    /// Launch nothing and acknowledge the job: a reason label for the metrics and the
+    /// reason.
+    Skip(&'static str, String),
 }
 
 /// Result of the launch steps.
@@ -251,8 +252,8 @@ impl Dispatcher {
             repository = %received.job.repository,
             attempt = received.job.attempt,
         );
-        let outcome = self.process_inner(received).instrument(span).await;
-        record_outcome(&outcome);
+        let (outcome, reason) = self.process_inner(received).instrument(span).await;
+        record_outcome(&outcome, reason);
         if self.outcomes.receiver_count() > 0 {
             // A subscriber that dropped its receiver meanwhile is fine.
             let _ = self.outcomes.send(outcome.clone());
@@ -260,17 +261,18 @@ impl Dispatcher {
         outcome
     }
 
-    async fn process_inner(&self, received: ReceivedJob) -> Outcome {
+    /// Returns the outcome and a short reason label for the metrics.
+    async fn process_inner(&self, received: ReceivedJob) -> (Outcome, &'static str) {
         let ReceivedJob { job, ack } = received;
         // The claim belongs to this receive, not to the whole dispatcher, so a second receive
         // of the job (after its visibility timeout) cannot renew or release this one's claim.
         let claim_owner = format!("{}/{}", self.config.owner_id, ack.token());
         let (target, profile) = match self.prepare(&job, &claim_owner).await {
             Ok(Prepared::Ready { target, profile }) => (target, profile),
-            Ok(Prepared::Skip(reason)) => {
+            Ok(Prepared::Skip(kind, reason)) => {
                 tracing::info!(reason = %reason, "job skipped without a launch");
                 self.acknowledge(&ack, "skipped").await;
-                return Outcome::Skipped { job, reason };
+                return (Outcome::Skipped { job, reason }, kind);
             }
             Err(failure) => return self.fail(job, &ack, failure).await,
         };
@@ -317,13 +319,14 @@ impl Dispatcher {
             profile = %launch.profile,
             "runner launched"
         );
-        Outcome::Launched {
+        let outcome = Outcome::Launched {
             job,
             profile: launch.profile,
             runner: launch.runner,
             recorded,
             instance: launch.instance,
-        }
+        };
+        (outcome, "launched")
     }
 
     /// Gives up this receive's launch claim, logging a failure.
@@ -429,7 +432,12 @@ impl Dispatcher {
 
     /// Returns the job for retry, or drops it when the failure is permanent or the attempts
     /// are used up.
-    async fn fail(&self, job: Job, ack: &AckHandle, failure: StepFailure) -> Outcome {
+    async fn fail(
+        &self,
+        job: Job,
+        ack: &AckHandle,
+        failure: StepFailure,
+    ) -> (Outcome, &'static str) {
         let attempts_left = job.attempt.saturating_add(1) < self.config.retry.max_attempts;
         let age = (Utc::now() - job.received_at).to_std().unwrap_or_default();
         let too_old = self
@@ -456,11 +464,12 @@ impl Dispatcher {
                     "failed to return the job for retry; it is received again after its visibility timeout"
                 );
             }
-            return Outcome::RetryScheduled {
+            let outcome = Outcome::RetryScheduled {
                 job,
                 delay,
                 reason: failure.reason,
             };
+            return (outcome, failure.kind);
         }
         let reason = if failure.retryable && too_old {
             format!(
@@ -499,11 +508,12 @@ impl Dispatcher {
                 false
             }
         };
-        Outcome::Dropped {
+        let outcome = Outcome::Dropped {
             job,
             reason,
             dead_lettered,
-        }
+        };
+        (outcome, failure.kind)
     }
 
     /// Checks the target, the profile and GitHub's view of the job, then claims the launch.
@@ -536,9 +546,10 @@ impl Dispatcher {
                         is_own_runner_name(&self.config.runner_name_prefix, name)
                     });
                     if !taken_by_own {
-                        return Ok(Prepared::Skip(format!(
-                            "GitHub reports the job {status}, so it needs no new runner"
-                        )));
+                        return Ok(Prepared::Skip(
+                            "not_queued",
+                            format!("GitHub reports the job {status}, so it needs no new runner"),
+                        ));
                     }
                 }
                 Ok(_) => {}
@@ -565,6 +576,7 @@ impl Dispatcher {
                 metrics::counter!("myshoes_dedup_hits_total", "layer" => "launch_claim")
                     .increment(1);
                 Ok(Prepared::Skip(
+                    "already_launched",
                     "a runner was launched for this job attempt already".to_owned(),
                 ))
             }
@@ -707,9 +719,9 @@ impl Dispatcher {
     }
 }
 
-/// Counts an outcome in `myshoes_dispatch_outcomes_total` and, for a launch, records the
-/// time since the webhook in `myshoes_launch_latency_seconds`.
-fn record_outcome(outcome: &Outcome) {
+/// Counts an outcome in `myshoes_dispatch_outcomes_total` by outcome and reason and, for a
+/// launch, records the time since the webhook in `myshoes_launch_latency_seconds`.
+fn record_outcome(outcome: &Outcome, reason: &'static str) {
     let label = match outcome {
         Outcome::Launched { job, .. } => {
             let latency = (Utc::now() - job.received_at).to_std().unwrap_or_default();
@@ -720,7 +732,8 @@ fn record_outcome(outcome: &Outcome) {
         Outcome::RetryScheduled { .. } => "retry_scheduled",
         Outcome::Dropped { .. } => "dropped",
     };
-    metrics::counter!("myshoes_dispatch_outcomes_total", "outcome" => label).increment(1);
+    metrics::counter!("myshoes_dispatch_outcomes_total", "outcome" => label, "reason" => reason)
+        .increment(1);
 }
 
 /// Returns the profile's resource type, or the target's when the profile leaves it
