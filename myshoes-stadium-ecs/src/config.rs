@@ -24,7 +24,9 @@ pub enum ScriptDelivery {
     #[default]
     Command,
     /// The container override sets one environment variable to the wrapper, and the task
-    /// definition's own command runs it, for example `["bash", "-c", "eval \"$MYSHOES_SETUP_SCRIPT\""]`.
+    /// definition's own command runs it. A command that also removes the variable from the
+    /// job's environment is
+    /// `["bash", "-c", "script=$MYSHOES_SETUP_SCRIPT; unset MYSHOES_SETUP_SCRIPT; eval \"$script\""]`.
     Environment {
         /// Name of the variable.
         variable: String,
@@ -151,7 +153,7 @@ impl EcsConfig {
     }
 }
 
-/// Builder of an [`EcsConfig`]; [`EcsConfigBuilder::build`] checks the settings.
+/// Builder of an [`EcsConfig`], whose [`EcsConfigBuilder::build`] checks the settings.
 #[derive(Debug, Clone)]
 pub struct EcsConfigBuilder {
     config: EcsConfig,

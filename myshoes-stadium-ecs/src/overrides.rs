@@ -176,4 +176,61 @@ mod tests {
         assert_eq!(task_override.cpu(), None);
         assert_eq!(task_override.memory(), None);
     }
+
+    #[test]
+    fn command_override_reaches_setup_script() {
+        // The harmless script stops at once because its pre-installed runner is missing.
+        let request = myshoes::stadium::conformance::harmless_request("runner-1");
+        let profile = TaskProfile::new("default", "runner");
+        let task_override = Overrides::new(
+            "runner",
+            &ScriptDelivery::Command,
+            &request.setup_script,
+            &profile,
+        )
+        .into_task_override();
+        let command = task_override.container_overrides()[0].command();
+
+        let output = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("run bash");
+
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains("myshoes:"), "{stderr}");
+        assert!(stderr.contains("contains no executable run.sh"), "{stderr}");
+        assert!(!stderr.contains("conformance-token"), "{stderr}");
+    }
+
+    #[test]
+    fn environment_override_runs_with_documented_command() {
+        let request = myshoes::stadium::conformance::harmless_request("runner-1");
+        let profile = TaskProfile::new("default", "runner");
+        let task_override = Overrides::new(
+            "runner",
+            &ScriptDelivery::environment(),
+            &request.setup_script,
+            &profile,
+        )
+        .into_task_override();
+        let variable = &task_override.container_overrides()[0].environment()[0];
+
+        // The task definition command that ScriptDelivery::Environment documents.
+        let output = std::process::Command::new("bash")
+            .arg("-c")
+            .arg("script=$MYSHOES_SETUP_SCRIPT; unset MYSHOES_SETUP_SCRIPT; eval \"$script\"")
+            .env(
+                variable.name().expect("variable name"),
+                variable.value().expect("variable value"),
+            )
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("run bash");
+
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains("contains no executable run.sh"), "{stderr}");
+    }
 }

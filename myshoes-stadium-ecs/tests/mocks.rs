@@ -2,7 +2,7 @@
 //!
 //! Every case here names what moto 5.2.5 lacks: it always returns an empty `failures`
 //! list from RunTask, never throttles, ignores `clientToken`, does not paginate ListTasks,
-//! and answers StopTask on an unknown task with an HTTP 500 instead of an
+//! and returns HTTP 500 for StopTask on an unknown task where ECS returns an
 //! InvalidParameterException.
 
 use std::sync::{Arc, Mutex};
@@ -121,6 +121,27 @@ async fn empty_response_is_retryable() {
     assert!(source.contains("neither a task nor a failure"), "{source}");
 }
 
+// moto never returns a modeled ServerException.
+#[tokio::test]
+async fn server_error_is_retryable_backend() {
+    let rule = rule_failing(|| {
+        RunTaskError::ServerException(
+            aws_sdk_ecs::types::error::ServerException::builder()
+                .message("internal failure")
+                .build(),
+        )
+    });
+    let error = add_with(&rule).await.expect_err("server error");
+
+    assert!(matches!(error, Error::Backend { .. }), "{error:?}");
+    assert!(error.is_retryable());
+    assert_eq!(error.to_string(), "ecs stadium failed during add_instance");
+    let source = std::error::Error::source(&error).expect("a source");
+    assert_eq!(source.to_string(), "ECS RunTask on cluster runners failed");
+    let cause = source.source().expect("the SDK error").to_string();
+    assert!(cause.contains("internal failure"), "{cause}");
+}
+
 // moto never throttles.
 #[tokio::test]
 async fn throttling_is_retryable() {
@@ -206,7 +227,7 @@ async fn repeated_launch_reuses_client_token() {
     assert!(!error.is_retryable());
 }
 
-// moto answers StopTask on an unknown task with HTTP 500; ECS with an
+// moto returns HTTP 500 for StopTask on an unknown task, while ECS returns an
 // InvalidParameterException and a MISSING failure from DescribeTasks.
 #[tokio::test]
 async fn stop_unknown_task_is_ok() {
@@ -237,7 +258,7 @@ async fn stop_unknown_task_is_ok() {
     assert_eq!(describe.num_calls(), 1);
 }
 
-// The counterpart of the case above: the task still runs, so the StopTask error stands.
+// The counterpart of the case above: the task still runs, so the StopTask error is returned.
 #[tokio::test]
 async fn stop_error_stands_for_running_task() {
     let stop = mock!(Client::stop_task).then_error(|| {
