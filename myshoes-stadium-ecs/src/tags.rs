@@ -14,6 +14,10 @@ pub const TAG_REPOSITORY: &str = "myshoes:repository";
 pub const TAG_TARGET_ID: &str = "myshoes:target-id";
 /// Tag key of the runner's labels, separated by single spaces.
 pub const TAG_LABELS: &str = "myshoes:labels";
+/// Tag key of the GitHub App installation id.
+pub(crate) const TAG_INSTALLATION_ID: &str = "myshoes:installation-id";
+/// Tag key of the runner profile name.
+pub(crate) const TAG_PROFILE: &str = "myshoes:profile";
 
 /// Maximum length of an ECS tag value.
 const MAX_TAG_VALUE_LEN: usize = 256;
@@ -45,6 +49,16 @@ pub(crate) fn request_tags(request: &AddInstanceRequest) -> Vec<Tag> {
         tag(TAG_REPOSITORY, request.repository.as_str()),
         tag(TAG_TARGET_ID, &request.target_id.to_string()),
     ];
+    if let Some(installation_id) = request.installation_id {
+        tags.push(tag(TAG_INSTALLATION_ID, &installation_id.to_string()));
+    }
+    // A profile name that a tag value cannot hold is left out, like labels below.
+    if !request.profile.is_empty()
+        && is_tag_text(&request.profile)
+        && request.profile.chars().count() <= MAX_TAG_VALUE_LEN
+    {
+        tags.push(tag(TAG_PROFILE, &request.profile));
+    }
     // NOTE: labels that a tag value cannot hold are left out, so such a task lists with no
     // labels. Listing uses them for information only.
     if let Some(labels) = labels_value(&request.labels) {
@@ -85,6 +99,9 @@ pub(crate) fn listed_instance(task: &Task) -> Option<ListedInstance> {
         cloud_id,
         runner_name: tag_value(TAG_RUNNER_NAME).map(str::to_owned),
         job_id: tag_value(TAG_JOB_ID).and_then(|value| value.parse().ok()),
+        target_id: tag_value(TAG_TARGET_ID).and_then(|value| value.parse().ok()),
+        installation_id: tag_value(TAG_INSTALLATION_ID).and_then(|value| value.parse().ok()),
+        profile: tag_value(TAG_PROFILE).map(str::to_owned),
         labels,
         started_at,
     })
@@ -108,6 +125,9 @@ mod tests {
         let listed = listed_instance(&task).expect("task has an ARN");
         assert_eq!(listed.runner_name.as_deref(), Some("myshoes-38000000001-1"));
         assert_eq!(listed.job_id, Some(request.job_id));
+        assert_eq!(listed.target_id, Some(request.target_id));
+        assert_eq!(listed.installation_id, Some(42));
+        assert_eq!(listed.profile.as_deref(), Some("conformance"));
         assert_eq!(listed.labels, request.labels);
         assert_eq!(
             listed.started_at.map(|time| time.timestamp()),

@@ -48,6 +48,8 @@ fn request(runner_dir: &Path, name: &str, token: &str) -> AddInstanceRequest {
         target_id: TargetId::new_random(),
         job_id: JobId::new_random(),
         repository: "octo-org/hello-world".parse().unwrap(),
+        profile: "linux".to_owned(),
+        installation_id: None,
     }
 }
 

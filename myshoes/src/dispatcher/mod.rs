@@ -657,6 +657,8 @@ impl Dispatcher {
             target_id: target.id,
             job_id: job.id,
             repository: job.repository.clone(),
+            profile: profile.name.clone(),
+            installation_id: job.installation_id,
         };
         let instance = self.stadium.add_instance(&request).await.map_err(|error| {
             let retryable = error.is_retryable();

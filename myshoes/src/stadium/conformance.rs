@@ -101,6 +101,8 @@ pub fn harmless_request(runner_name: &str) -> AddInstanceRequest {
         repository: "conformance-org/repo"
             .parse()
             .expect("static name is valid"),
+        profile: "conformance".to_owned(),
+        installation_id: Some(42),
     }
 }
 

@@ -203,6 +203,9 @@ impl Stadium for MemoryStadium {
                 cloud_id: cloud_id.clone(),
                 runner_name: Some(request.runner_name.clone()),
                 job_id: Some(request.job_id),
+                target_id: Some(request.target_id),
+                installation_id: request.installation_id,
+                profile: Some(request.profile.clone()),
                 labels: request.labels.clone(),
                 started_at: state.started_at.get(cloud_id).copied(),
             })

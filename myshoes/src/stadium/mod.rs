@@ -44,6 +44,11 @@ pub struct AddInstanceRequest {
     pub job_id: JobId,
     /// Repository of the job, for tags and logs.
     pub repository: RepositoryName,
+    /// Name of the runner profile, for tags and the sweeper's slot release.
+    pub profile: String,
+    /// GitHub App installation of the job, so the sweeper can ask GitHub about an instance
+    /// without a runner record.
+    pub installation_id: Option<u64>,
 }
 
 /// A started instance.
@@ -70,6 +75,12 @@ pub struct ListedInstance {
     pub runner_name: Option<String>,
     /// Job the instance was launched for, when the backend keeps it.
     pub job_id: Option<JobId>,
+    /// Target the instance serves, when the backend keeps it.
+    pub target_id: Option<TargetId>,
+    /// GitHub App installation of the job, when the backend keeps it.
+    pub installation_id: Option<u64>,
+    /// Runner profile of the instance, when the backend keeps it.
+    pub profile: Option<String>,
     /// Labels the instance was launched with, when the backend keeps them; passed back to
     /// [`Stadium::delete_instance`].
     pub labels: Vec<String>,
