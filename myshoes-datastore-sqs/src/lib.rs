@@ -41,7 +41,7 @@
 //! | deleting a deleted job | limited: SQS reports success, not `NotFound` |
 //! | visibility heartbeat | supported: [`SqsDatastore::start_heartbeat`] |
 //! | `dead_letter_job` | with a dead-letter queue URL: the body goes there with the reason in the [`REASON_ATTRIBUTE`] message attribute, then leaves the main queue; without one: `NotSupported`. Only for jobs this store received within its last 10,000 receives, because the handle alone does not carry the body |
-//! | undecodable messages | with a dead-letter queue URL: moved there by `receive_jobs`; without one: left for the queue's redrive policy |
+//! | undecodable messages | with a dead-letter queue URL: moved there by `receive_jobs` at once; without one: left for the queue's redrive policy, which on a FIFO queue holds back the rest of the message's group until then |
 //! | `list_jobs` | not supported: SQS cannot list messages without receiving them |
 //! | `list_dead_letters` | not supported: dead letters are in the dead-letter queue |
 //! | targets, runners, `set_runner_github_id` | delegated to the inner store; `NotSupported` without one |
