@@ -49,6 +49,9 @@ pub struct Capabilities {
     pub jobs: bool,
     /// [`Datastore::list_jobs`] works.
     pub list_jobs: bool,
+    /// Enqueueing a job id that is already queued never makes it receivable twice. When
+    /// false, as on a standard SQS queue, both copies may be received.
+    pub deduplicates_jobs: bool,
     /// Enqueueing a job id that is already queued fails with [`Error::AlreadyExists`]
     /// (otherwise the duplicate must be dropped silently).
     pub rejects_duplicate_jobs: bool,
@@ -82,6 +85,7 @@ impl Capabilities {
             targets: true,
             jobs: true,
             list_jobs: true,
+            deduplicates_jobs: true,
             rejects_duplicate_jobs: true,
             detects_stale_ack: true,
             visibility_timeout: Duration::from_millis(500),
@@ -710,13 +714,35 @@ pub async fn job_received_is_invisible(store: &dyn Datastore, caps: &Capabilitie
     );
 }
 
-/// Enqueueing the same job id twice never makes it receivable twice.
+/// Enqueueing the same job id twice never makes it receivable twice; a backend without
+/// deduplication accepts both and delivers only copies of the job.
 pub async fn job_duplicate_enqueue_received_once(store: &dyn Datastore, caps: &Capabilities) {
     let job = sample_job(TargetId::new_random());
     if !caps.jobs {
         return expect_not_supported(store.enqueue_job(&job).await, "enqueue_job");
     }
     store.enqueue_job(&job).await.expect("enqueue_job");
+    if !caps.deduplicates_jobs {
+        store
+            .enqueue_job(&job)
+            .await
+            .expect("a backend without deduplication must accept the second enqueue");
+        let mut received = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while received.len() < 2 && tokio::time::Instant::now() < deadline {
+            let batch = store
+                .receive_jobs(10, Duration::from_secs(1))
+                .await
+                .expect("receive_jobs");
+            received.extend(batch);
+        }
+        assert_eq!(received.len(), 2, "both copies must be received");
+        for copy in &received {
+            assert_eq!(copy.job, job, "each copy must equal the enqueued job");
+            store.delete_job(&copy.ack).await.expect("delete_job");
+        }
+        return;
+    }
     let again = store.enqueue_job(&job).await;
     if caps.rejects_duplicate_jobs {
         expect_already_exists(again, "second enqueue of a queued job id");

@@ -131,10 +131,12 @@ pub trait Datastore: fmt::Debug + fmt::Display + Send + Sync + 'static {
     ///
     /// # Contract
     /// - After success the job is receivable, with [`Job::attempt`] as given.
-    /// - Enqueueing a job whose id is already in the queue never makes it receivable twice.
-    ///   Backends that detect it return [`Error::AlreadyExists`]; a backend that drops
-    ///   the duplicate silently returns `Ok` (see `Capabilities::rejects_duplicate_jobs`
-    ///   in the conformance suite).
+    /// - On a backend that deduplicates, enqueueing a job whose id is already in the queue
+    ///   never makes it receivable twice. Backends that detect it return
+    ///   [`Error::AlreadyExists`]; a backend that drops the duplicate silently returns `Ok`
+    ///   (see `Capabilities::rejects_duplicate_jobs` in the conformance suite). A backend
+    ///   without deduplication, such as a standard SQS queue, may deliver both copies (see
+    ///   `Capabilities::deduplicates_jobs`).
     /// - A backend with a deduplication window treats a job id enqueued within the window
     ///   the same way, even after the job was deleted; without a window, a deleted job's id
     ///   can be enqueued again (see `Capabilities::dedup_window`).
