@@ -23,6 +23,8 @@ fn sqs_capabilities() -> Capabilities {
         visibility_timeout: Duration::from_secs(u64::from(VISIBILITY_TIMEOUT_SECONDS)),
         // Dead letters go to the dead-letter queue, which the store does not list.
         list_dead_letters: false,
+        // SQS counts every receive; the default defer_job is a retry.
+        defer_keeps_attempt: false,
         ..Capabilities::all()
     }
 }

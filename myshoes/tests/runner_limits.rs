@@ -182,22 +182,34 @@ async fn target_over_max_launches_none() {
 #[tokio::test]
 async fn waiting_at_the_limit_uses_no_attempt() {
     let h = harness(Limits {
-        profile_max: Some(0),
+        profile_max: Some(1),
         target_max: None,
     })
     .await;
     h.enqueue().await;
-    let mut received = h
-        .datastore
-        .receive_jobs(1, Duration::from_secs(1))
-        .await
-        .unwrap();
-    received[0].job.attempt = 40; // far past max_attempts (2)
-    let outcome = h.dispatcher.process(received.remove(0)).await;
+    assert_eq!(launched(&h.process_all().await), 1);
+
+    // The second job waits at the limit more often than max_attempts (2) allows failures.
+    let waiting = h.enqueue().await;
+    for _ in 0..4 {
+        let outcomes = h.process_all().await;
+        assert!(
+            matches!(&outcomes[..], [Outcome::RetryScheduled { job, .. }] if job.attempt == 0),
+            "a wait keeps the job at attempt 0: {outcomes:?}"
+        );
+    }
+
+    // The first runner is swept, and the waiting job's first real failure is retried.
+    let (instance, _) = h.stadium.running().remove(0);
+    h.stadium.finish(&instance.cloud_id);
+    h.sweeper().sweep().await.unwrap();
+    h.stadium.push_failure(ScriptedFailure::Capacity);
+    let outcomes = h.process_all().await;
     assert!(
-        matches!(outcome, Outcome::RetryScheduled { .. }),
-        "a job at the limit waits, it is not dropped: {outcome:?}"
+        matches!(&outcomes[..], [Outcome::RetryScheduled { job, .. }] if job.id == waiting.id),
+        "one failure after waits is retried, not dropped: {outcomes:?}"
     );
+    assert_eq!(launched(&h.process_all().await), 1);
 }
 
 #[tokio::test]

@@ -75,6 +75,8 @@ pub struct Capabilities {
     pub list_dead_letters: bool,
     /// Slot pools ([`Datastore::acquire_slot`] and friends) work.
     pub slots: bool,
+    /// [`Datastore::defer_job`] returns a job without counting the receive as an attempt.
+    pub defer_keeps_attempt: bool,
 }
 
 impl Capabilities {
@@ -96,6 +98,7 @@ impl Capabilities {
             dead_letters: true,
             list_dead_letters: true,
             slots: true,
+            defer_keeps_attempt: true,
         }
     }
 }
@@ -1394,6 +1397,50 @@ pub async fn runner_set_github_id(store: &dyn Datastore, caps: &Capabilities) {
     );
 }
 
+/// A deferred job comes back after the delay; on backends that say so, with the same
+/// attempt as before the deferral.
+pub async fn job_defer_keeps_attempt(store: &dyn Datastore, caps: &Capabilities) {
+    if !caps.jobs {
+        return;
+    }
+    let job = sample_job(TargetId::new_random());
+    store.enqueue_job(&job).await.expect("enqueue_job");
+    let first = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs")
+        .pop()
+        .expect("the enqueued job");
+    store
+        .retry_job(&first.ack, Duration::ZERO)
+        .await
+        .expect("retry_job");
+    let second = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs")
+        .pop()
+        .expect("the retried job");
+    assert_eq!(second.job.attempt, first.job.attempt + 1, "a retry counts");
+    store
+        .defer_job(&second.ack, Duration::ZERO)
+        .await
+        .expect("defer_job");
+    let third = store
+        .receive_jobs(1, Duration::from_secs(5))
+        .await
+        .expect("receive_jobs")
+        .pop()
+        .expect("a deferred job must come back");
+    let expected = if caps.defer_keeps_attempt {
+        second.job.attempt
+    } else {
+        second.job.attempt + 1
+    };
+    assert_eq!(third.job.attempt, expected, "attempt after a deferral");
+    store.delete_job(&third.ack).await.expect("delete_job");
+}
+
 // ---------------------------------------------------------------------------------------
 // Dead letters
 
@@ -1635,6 +1682,7 @@ macro_rules! datastore_conformance {
             launch_release_allows_reclaim,
             runner_set_github_id,
             job_dead_letter_removes_and_keeps,
+            job_defer_keeps_attempt,
             slot_capacity_is_atomic,
             slot_release_and_expiry,
         );

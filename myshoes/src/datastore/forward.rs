@@ -115,6 +115,9 @@ macro_rules! forward_datastore {
             async fn release_launch(&self, job_id: JobId, owner: &str) -> Result<()> {
                 (**self).release_launch(job_id, owner).await
             }
+            async fn defer_job(&self, ack: &AckHandle, delay: Duration) -> Result<()> {
+                (**self).defer_job(ack, delay).await
+            }
             async fn set_runner_github_id(
                 &self,
                 id: RunnerId,

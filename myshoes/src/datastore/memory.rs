@@ -752,6 +752,20 @@ impl Datastore for MemoryDatastore {
         }
     }
 
+    async fn defer_job(&self, ack: &AckHandle, delay: Duration) -> Result<()> {
+        {
+            let mut state = self.state();
+            let position = state.acked_position(ack)?;
+            if let Some(queued) = state.jobs.get_mut(&position) {
+                queued.receipt = None;
+                queued.visible_at = instant_after(Instant::now(), delay);
+                queued.receive_count = queued.receive_count.saturating_sub(1);
+            }
+        }
+        self.inner.job_available.notify_waiters();
+        Ok(())
+    }
+
     async fn set_runner_github_id(&self, id: RunnerId, github_runner_id: u64) -> Result<()> {
         let mut state = self.state();
         let runner = state

@@ -253,6 +253,21 @@ pub trait Datastore: fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// - Fails with [`Error::Conflict`] for a claim held by another owner or completed.
     async fn release_launch(&self, job_id: JobId, owner: &str) -> Result<()>;
 
+    /// Returns a received job to the queue, receivable again after `delay`, because it waits
+    /// for something outside itself (a free slot under a runner limit, another dispatcher's
+    /// launch) rather than because it failed.
+    ///
+    /// The default implementation is [`Datastore::retry_job`], so the wait counts as an
+    /// attempt. Backends that can return the job without counting the receive override it
+    /// (see `Capabilities::defer_keeps_attempt` in the conformance suite).
+    ///
+    /// # Contract
+    /// - Like [`Datastore::retry_job`], except that a backend that overrides it makes the
+    ///   next receive report the same [`Job::attempt`] as this one.
+    async fn defer_job(&self, ack: &AckHandle, delay: Duration) -> Result<()> {
+        self.retry_job(ack, delay).await
+    }
+
     /// Stores GitHub's id of a runner once it is known, so later lookups go by id.
     ///
     /// # Contract

@@ -92,7 +92,9 @@ pub struct DispatcherConfig {
     /// have their own limit ([`RunnerProfile::max_runners`](crate::profile::RunnerProfile::max_runners)).
     pub max_runners_per_target: Option<u32>,
     /// Delay before a job that found its profile or target at the runner limit is tried
-    /// again. Such waits use up no attempt.
+    /// again. Such waits are returned with [`Datastore::defer_job`](crate::datastore::Datastore::defer_job),
+    /// so they use up no attempt on a Datastore that supports it, and are never dropped for
+    /// the attempt limit (only for [`RetryPolicy::max_age`]).
     pub cap_wait: Duration,
     /// How long a runner holds its slot under a limit if the sweeper never releases it, for
     /// example because the process that launched it died. Keep it above the sweeper's

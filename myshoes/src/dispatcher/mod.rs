@@ -1,8 +1,9 @@
 //! Turns queued jobs into runner instances.
 //!
 //! [`Dispatcher::process`] handles one received job. It finds the job's target, chooses a
-//! runner profile, checks with GitHub that the job is still queued (when a status source
-//! is set) and claims the launch. Then it gets a credential, builds the setup script,
+//! runner profile, claims the launch, takes a slot under the profile's and target's runner
+//! limits, and checks with GitHub that the job is still queued (when a status source is
+//! set). Then it gets a credential, builds the setup script,
 //! starts an instance on the Stadium, records the runner and removes the job from the
 //! queue. Retryable failures return the job to the queue with a growing delay, up to
 //! [`RetryPolicy::max_attempts`]; permanent failures drop it with the reason logged.
@@ -282,6 +283,15 @@ impl Dispatcher {
             return self.fail(job, &ack, failure).await;
         }
 
+        // Asked after the limits, so a job waiting at a limit costs no GitHub request.
+        if let Some(reason) = self.skip_reason(&job).await {
+            self.release_slots(&job, &target, profile).await;
+            self.release_claim(&job, &claim_owner).await;
+            tracing::info!(reason = %reason, "job skipped without a launch");
+            self.acknowledge(&ack, "skipped").await;
+            return (Outcome::Skipped { job, reason }, "not_queued");
+        }
+
         let launch = match self.start_instance(&job, &target, profile).await {
             Ok(launch) => launch,
             Err(failure) => {
@@ -458,7 +468,12 @@ impl Dispatcher {
                 delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 "retryable failure; job returned to the queue"
             );
-            if let Err(error) = self.datastore.retry_job(ack, delay).await {
+            let returned = if failure.deferred {
+                self.datastore.defer_job(ack, delay).await
+            } else {
+                self.datastore.retry_job(ack, delay).await
+            };
+            if let Err(error) = returned {
                 tracing::warn!(
                     error = %error_chain(&error),
                     "failed to return the job for retry; it is received again after its visibility timeout"
@@ -485,9 +500,10 @@ impl Dispatcher {
         } else {
             failure.reason
         };
-        metrics::counter!("myshoes_dead_letters_total", "reason" => failure.kind).increment(1);
         let dead_lettered = match self.datastore.dead_letter_job(ack, &reason).await {
             Ok(()) => {
+                metrics::counter!("myshoes_dead_letters_total", "reason" => failure.kind)
+                    .increment(1);
                 tracing::error!(reason = %reason, "job dead-lettered without a runner");
                 true
             }
@@ -516,7 +532,7 @@ impl Dispatcher {
         (outcome, failure.kind)
     }
 
-    /// Checks the target, the profile and GitHub's view of the job, then claims the launch.
+    /// Checks the target and the profile, then claims the launch.
     async fn prepare<'p>(
         &'p self,
         job: &Job,
@@ -532,39 +548,6 @@ impl Dispatcher {
                 ),
             )
         })?;
-
-        if let Some(source) = &self.job_status {
-            match source.workflow_job_state(job).await {
-                Ok(WorkflowJobState {
-                    status: status @ (WorkflowJobStatus::InProgress | WorkflowJobStatus::Completed),
-                    runner_name,
-                }) => {
-                    // A runner launched for another job may have taken this one. That job
-                    // then needs this job's runner, so only a foreign runner (or none)
-                    // ends the need.
-                    let taken_by_own = runner_name.as_deref().is_some_and(|name| {
-                        is_own_runner_name(&self.config.runner_name_prefix, name)
-                    });
-                    if !taken_by_own {
-                        return Ok(Prepared::Skip(
-                            "not_queued",
-                            format!("GitHub reports the job {status}, so it needs no new runner"),
-                        ));
-                    }
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    // Launching anyway risks an idle runner; not launching risks a job that
-                    // waits forever. The sweeper reclaims idle runners, so launch.
-                    self.status_check_errors.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("myshoes_job_status_check_errors_total").increment(1);
-                    tracing::warn!(
-                        error = %ErrorChain(error.as_ref()),
-                        "failed to read the job's status from GitHub; launching anyway"
-                    );
-                }
-            }
-        }
 
         match self
             .datastore
@@ -598,6 +581,44 @@ impl Dispatcher {
                 ))
             }
         }
+    }
+
+    /// Asks GitHub whether the job still needs a runner, when a status source is set, and
+    /// returns the reason to skip it when it does not.
+    async fn skip_reason(&self, job: &Job) -> Option<String> {
+        if let Some(source) = &self.job_status {
+            match source.workflow_job_state(job).await {
+                Ok(WorkflowJobState {
+                    status: status @ (WorkflowJobStatus::InProgress | WorkflowJobStatus::Completed),
+                    runner_name,
+                }) => {
+                    // A runner launched for another job may have taken this one. That job
+                    // then needs this job's runner, so only a foreign runner (or none)
+                    // ends the need.
+                    let taken_by_own = runner_name.as_deref().is_some_and(|name| {
+                        is_own_runner_name(&self.config.runner_name_prefix, name)
+                    });
+                    if !taken_by_own {
+                        return Some(format!(
+                            "GitHub reports the job {status}, so it needs no new runner"
+                        ));
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    // Launching anyway risks an idle runner; not launching risks a job that
+                    // waits forever. The sweeper reclaims idle runners, so launch.
+                    self.status_check_errors.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("myshoes_job_status_check_errors_total").increment(1);
+                    tracing::warn!(
+                        error = %ErrorChain(error.as_ref()),
+                        "failed to read the job's status from GitHub; launching anyway"
+                    );
+                }
+            }
+        }
+
+        None
     }
 
     /// Runs the steps from credentials to a started instance.
