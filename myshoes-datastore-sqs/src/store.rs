@@ -103,6 +103,13 @@ impl Datastore for SqsDatastore {
         self.change_visibility(ack, delay, "retry_job").await
     }
 
+    /// Same as `retry_job`: SQS counts every receive in `ApproximateReceiveCount`, so a
+    /// deferred job comes back with its attempt one higher. Give the queue's
+    /// `maxReceiveCount` room for waits at runner limits.
+    async fn defer_job(&self, ack: &AckHandle, delay: Duration) -> Result<()> {
+        self.change_visibility(ack, delay, "defer_job").await
+    }
+
     async fn create_runner(&self, runner: &Runner) -> Result<()> {
         self.inner("create_runner")?.create_runner(runner).await
     }

@@ -42,6 +42,7 @@ fn main() {
         let bench = dispatch_fake::Bench::new(Duration::ZERO).await;
         let mut config = SweeperConfig::default();
         config.boot_grace = Duration::ZERO;
+        config.listing_grace = Duration::ZERO;
         let sweeper = Sweeper::new(bench.datastore.clone(), bench.stadium.clone(), None, config);
         let started = Instant::now();
         let mut done = 0;

@@ -179,6 +179,12 @@ pub enum ProfileError {
         /// The label.
         label: String,
     },
+    /// A profile allows zero runners, so its jobs would wait forever.
+    #[error("runner profile {name:?} has max_runners = 0, so its jobs would wait forever: raise it, or remove the profile")]
+    ZeroMaxRunners {
+        /// Name of the profile.
+        name: String,
+    },
 }
 
 /// Runner profiles in matching order, with the label match mode.
@@ -205,6 +211,11 @@ impl Profiles {
             }
             if profile.labels.iter().any(|label| label.trim().is_empty()) {
                 return Err(ProfileError::EmptyLabel {
+                    name: profile.name.clone(),
+                });
+            }
+            if profile.max_runners == Some(0) {
+                return Err(ProfileError::ZeroMaxRunners {
                     name: profile.name.clone(),
                 });
             }

@@ -70,6 +70,27 @@ async fn mount(server: &MockServer) {
         })))
         .mount(server)
         .await;
+    // A matrix run with one job started is in_progress, and its other job still waits.
+    Mock::given(method("GET"))
+        .and(path(format!("{REPO}/actions/runs")))
+        .and(query_param("status", "in_progress"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "total_count": 1,
+            "workflow_runs": [{"id": 503, "status": "in_progress"}]
+        })))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{REPO}/actions/runs/503/jobs")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "total_count": 2,
+            "jobs": [
+                job_entry(9006, 503, "in_progress", &["linux"], 30),
+                job_entry(9007, 503, "queued", &["linux"], 30),
+            ]
+        })))
+        .mount(server)
+        .await;
     Mock::given(method("GET"))
         .and(path(format!("{REPO}/actions/runs/501/jobs")))
         .and(query_param("filter", "latest"))
@@ -134,16 +155,16 @@ async fn stale_queued_jobs_are_enqueued_once() {
         report.repositories, 1,
         "organization targets are not scanned"
     );
-    assert_eq!(report.queued_runs, 2);
+    assert_eq!(report.queued_runs, 3);
     assert_eq!(
-        report.stale_jobs, 2,
+        report.stale_jobs, 3,
         "old enough, queued, and served by a profile"
     );
-    assert_eq!(report.enqueued, 1);
+    assert_eq!(report.enqueued, 2);
     assert_eq!(report.already_known, 1);
     assert_eq!(
-        report.requests, 4,
-        "installation, runs, and the jobs of two runs"
+        report.requests, 6,
+        "installation, runs by two statuses, and the jobs of three runs"
     );
     let queued: Vec<u64> = datastore
         .list_jobs()
@@ -152,17 +173,31 @@ async fn stale_queued_jobs_are_enqueued_once() {
         .iter()
         .map(|job| job.workflow_job_id)
         .collect();
-    assert_eq!(queued, [9005, 9001]);
-    let found = datastore.list_jobs().await.unwrap().pop().unwrap();
+    assert_eq!(queued, [9005, 9001, 9007]);
+    let found = datastore.list_jobs().await.unwrap().remove(1);
     assert_eq!(found.installation_id, Some(99));
     assert_eq!(found.target_id, repository_target.id);
     assert_eq!(found.id, JobId::for_workflow_job(&host, 9001, 1));
 
-    // A second pass finds the same job known and reads the installation from its cache.
+    // A second pass finds the jobs known and reads the installation from its cache.
     let again = scan.run(&client, &datastore, &targets, &profiles).await;
     assert_eq!(again.enqueued, 0);
-    assert_eq!(again.already_known, 2);
-    assert_eq!(again.requests, 3);
+    assert_eq!(again.already_known, 3);
+    assert_eq!(again.requests, 5);
+
+    // A job given up as a dead letter is not enqueued again by later passes.
+    let received = datastore.receive_jobs(3, Duration::ZERO).await.unwrap();
+    let given_up = received
+        .iter()
+        .find(|received| received.job.workflow_job_id == 9007)
+        .unwrap();
+    datastore
+        .dead_letter_job(&given_up.ack, "no runner can start")
+        .await
+        .unwrap();
+    let third = scan.run(&client, &datastore, &targets, &profiles).await;
+    assert_eq!(third.dead_lettered, 1);
+    assert_eq!(third.enqueued, 0);
 }
 
 #[tokio::test]

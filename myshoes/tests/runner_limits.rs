@@ -95,6 +95,7 @@ impl Harness {
     fn sweeper(&self) -> Sweeper {
         let mut config = SweeperConfig::default();
         config.boot_grace = Duration::ZERO;
+        config.listing_grace = Duration::ZERO;
         Sweeper::new(self.datastore.clone(), self.stadium.clone(), None, config)
     }
 }
@@ -390,10 +391,13 @@ fn retries_and_dead_letters_are_counted_by_reason() {
             .unwrap();
         runtime.block_on(async {
             let h = harness(Limits {
-                profile_max: Some(0),
+                profile_max: Some(1),
                 target_max: None,
             })
             .await;
+            h.enqueue().await;
+            h.process_all().await;
+            // The second job waits at the limit, twice.
             h.enqueue().await;
             h.process_all().await;
             let mut job = sample_job(h.target.id);

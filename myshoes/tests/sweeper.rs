@@ -9,6 +9,7 @@ use chrono::Utc;
 use myshoes::credentials::CredentialRequest;
 use myshoes::datastore::conformance::sample_job;
 use myshoes::datastore::{Datastore, MemoryDatastore};
+use myshoes::dispatcher::profile_pool;
 use myshoes::github::{Error as GitHubError, GitHubApi, GitHubRunner, Installation};
 use myshoes::job_status::WorkflowJobStatus;
 use myshoes::model::{
@@ -16,7 +17,9 @@ use myshoes::model::{
 };
 use myshoes::setup_script::RunnerCredential;
 use myshoes::stadium::conformance::harmless_request;
-use myshoes::stadium::{MemoryStadium, Stadium};
+use myshoes::stadium::{
+    self, AddInstanceRequest, Instance, ListedInstance, MemoryStadium, Stadium,
+};
 use myshoes::sweeper::{record_runner_activity, SweepAction, SweepReason, Sweeper, SweeperConfig};
 use myshoes::webhook::RunnerActivity;
 
@@ -160,6 +163,22 @@ impl GitHubApi for FakeGitHub {
         state.runners.remove(&runner_id);
         Ok(())
     }
+
+    async fn find_runner_by_name(
+        &self,
+        _installation: &Installation,
+        _scope: &Scope,
+        name: &str,
+    ) -> Result<Option<GitHubRunner>, GitHubError> {
+        // GitHub's name filter finds a runner that a shifting list page missed.
+        let mut state = self.state.lock().unwrap();
+        state.calls.push(format!("find {name}"));
+        Ok(state
+            .runners
+            .values()
+            .find(|runner| runner.name == name)
+            .cloned())
+    }
 }
 
 struct Harness {
@@ -184,6 +203,7 @@ async fn harness() -> Harness {
     config.boot_grace = 5 * MINUTE;
     config.min_idle_lifetime = 10 * MINUTE;
     config.max_lifetime = 24 * 60 * MINUTE;
+    config.listing_grace = 2 * MINUTE;
     Harness {
         datastore,
         stadium: Arc::new(MemoryStadium::new()),
@@ -441,7 +461,7 @@ async fn offline_and_gone_runners_are_removed_with_their_reason() {
 #[tokio::test]
 async fn record_without_instance_or_github_runner_is_removed() {
     let h = harness().await;
-    let runner = h.runner("myshoes-9-1", MINUTE, Some(91)).await;
+    let runner = h.runner("myshoes-9-1", 6 * MINUTE, Some(91)).await;
     h.stadium.finish(&runner.cloud_id);
     let report = h.sweeper().sweep().await.unwrap();
     assert_eq!(
@@ -453,6 +473,143 @@ async fn record_without_instance_or_github_runner_is_removed() {
         h.stadium.delete_calls().is_empty(),
         "an instance that is gone is not deleted again"
     );
+}
+
+#[tokio::test]
+async fn young_record_survives_a_lagging_listing() {
+    let h = harness().await;
+    // The listing does not show the instance yet, as an eventually consistent API may not.
+    let runner = h.runner("myshoes-9-2", MINUTE, None).await;
+    h.stadium.finish(&runner.cloud_id);
+    let report = h.sweeper().sweep().await.unwrap();
+    assert_eq!(
+        report.for_runner(runner.id).unwrap().reason,
+        SweepReason::Booting
+    );
+    assert_eq!(h.status(&runner).await, RunnerStatus::Running);
+}
+
+#[tokio::test]
+async fn gone_from_github_outranks_stale_evidence() {
+    let h = harness().await;
+    // The completed event was lost, so the activity mark stays, but GitHub removed the
+    // ephemeral runner after its job.
+    let runner = h.runner("myshoes-9-3", 30 * MINUTE, Some(93)).await;
+    let activity = RunnerActivity {
+        runner_name: "myshoes-9-3".to_owned(),
+        workflow_job_id: 1,
+        busy: true,
+    };
+    record_runner_activity(h.datastore.as_ref(), &activity, 60 * MINUTE)
+        .await
+        .unwrap();
+    let report = h.sweeper().sweep().await.unwrap();
+    assert_eq!(
+        report.for_runner(runner.id).unwrap().reason,
+        SweepReason::GoneFromGitHub
+    );
+}
+
+#[tokio::test]
+async fn unregistered_name_is_confirmed_before_deletion() {
+    let h = harness().await;
+    let runner = h.runner("myshoes-9-4", 6 * MINUTE, None).await;
+    h.github.add(94, "myshoes-9-4", "online", true);
+    // The list page misses the runner (pages shift while runners come and go).
+    h.github.state.lock().unwrap().hidden_from_list.push(94);
+    let report = h.sweeper().sweep().await.unwrap();
+    assert_eq!(
+        report.for_runner(runner.id).unwrap().reason,
+        SweepReason::Busy
+    );
+    assert!(h.instance_running(&runner));
+}
+
+#[tokio::test]
+async fn failed_listing_still_judges_records() {
+    let h = harness().await;
+    let stadium = Arc::new(FailingList(h.stadium.clone()));
+    let old = h.runner("myshoes-9-5", 25 * 60 * MINUTE, None).await;
+    let sweeper = Sweeper::new(
+        h.datastore.clone(),
+        stadium,
+        Some(h.github.clone()),
+        h.config.clone(),
+    );
+    let report = sweeper.sweep().await.unwrap();
+    assert!(report.instance_listing_error.is_some());
+    assert_eq!(
+        report.for_runner(old.id).unwrap().reason,
+        SweepReason::MaxLifetime,
+        "the maximum lifetime holds while the listing fails"
+    );
+    assert!(!h.instance_running(&old));
+}
+
+#[tokio::test]
+async fn not_supported_listing_judges_by_github() {
+    let h = harness().await;
+    let stadium = Arc::new(NoListing(h.stadium.clone()));
+    let idle = h.runner("myshoes-9-6", 30 * MINUTE, Some(96)).await;
+    h.github.add(96, "myshoes-9-6", "online", false);
+    let sweeper = Sweeper::new(
+        h.datastore.clone(),
+        stadium,
+        Some(h.github.clone()),
+        h.config.clone(),
+    );
+    let report = sweeper.sweep().await.unwrap();
+    assert_eq!(
+        report.for_runner(idle.id).unwrap().reason,
+        SweepReason::Idle
+    );
+    assert!(report.instance_listing_error.is_none());
+    assert!(!h.instance_running(&idle));
+}
+
+/// A Stadium whose listing fails.
+#[derive(Debug)]
+struct FailingList(Arc<MemoryStadium>);
+
+impl std::fmt::Display for FailingList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FailingList")
+    }
+}
+
+#[async_trait]
+impl Stadium for FailingList {
+    async fn add_instance(&self, request: &AddInstanceRequest) -> stadium::Result<Instance> {
+        self.0.add_instance(request).await
+    }
+    async fn delete_instance(&self, cloud_id: &str, labels: &[String]) -> stadium::Result<()> {
+        self.0.delete_instance(cloud_id, labels).await
+    }
+    async fn list_instances(&self) -> stadium::Result<Vec<ListedInstance>> {
+        Err(stadium::Error::AccessDenied {
+            reason: "listing is not allowed".to_owned(),
+        })
+    }
+}
+
+/// A Stadium that keeps the default `list_instances` (NotSupported).
+#[derive(Debug)]
+struct NoListing(Arc<MemoryStadium>);
+
+impl std::fmt::Display for NoListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoListing")
+    }
+}
+
+#[async_trait]
+impl Stadium for NoListing {
+    async fn add_instance(&self, request: &AddInstanceRequest) -> stadium::Result<Instance> {
+        self.0.add_instance(request).await
+    }
+    async fn delete_instance(&self, cloud_id: &str, labels: &[String]) -> stadium::Result<()> {
+        self.0.delete_instance(cloud_id, labels).await
+    }
 }
 
 #[tokio::test]
@@ -470,11 +627,28 @@ async fn max_lifetime_stops_even_a_busy_runner() {
 }
 
 #[tokio::test]
-async fn orphan_instance_is_deleted_after_the_boot_grace() {
+async fn orphan_instance_is_judged_by_github() {
     let mut h = harness().await;
-    let orphan = h
+    let orphan_request = |name: &str, job: &myshoes::model::Job| {
+        let mut request = harmless_request(name);
+        request.target_id = h.target.id;
+        request.job_id = job.id;
+        request.installation_id = Some(4242);
+        request.profile = "linux".to_owned();
+        request
+    };
+    // Both instances run without records, as after a failed record write or in a sweeper
+    // whose records live in another process.
+    let idle_job = sample_job(h.target.id);
+    let busy_job = sample_job(h.target.id);
+    let idle = h
         .stadium
-        .add_instance(&harmless_request("myshoes-11-1"))
+        .add_instance(&orphan_request("myshoes-11-1", &idle_job))
+        .await
+        .unwrap();
+    let busy = h
+        .stadium
+        .add_instance(&orphan_request("myshoes-11-2", &busy_job))
         .await
         .unwrap();
     let foreign = h
@@ -482,23 +656,69 @@ async fn orphan_instance_is_deleted_after_the_boot_grace() {
         .add_instance(&harmless_request("someone-else-1"))
         .await
         .unwrap();
+    h.github.add(111, "myshoes-11-1", "online", false);
+    h.github.add(112, "myshoes-11-2", "online", true);
+    h.datastore
+        .acquire_slot(&profile_pool("linux"), 10, &idle_job.id.to_string(), MINUTE)
+        .await
+        .unwrap();
+
     let report = h.sweeper().sweep().await.unwrap();
     assert_eq!(
-        report.for_instance(&orphan.cloud_id).unwrap().reason,
-        SweepReason::Booting,
-        "the dispatcher may be writing the record right now"
+        report.for_instance(&idle.cloud_id).unwrap().reason,
+        SweepReason::IdleTooShort,
+        "a new instance is left alone"
     );
+
+    h.config.min_idle_lifetime = Duration::ZERO;
     h.config.boot_grace = Duration::ZERO;
     let report = h.sweeper().sweep().await.unwrap();
     assert_eq!(
-        report.for_instance(&orphan.cloud_id).unwrap().reason,
-        SweepReason::NoRecord
+        report.for_instance(&idle.cloud_id).unwrap().reason,
+        SweepReason::Idle
+    );
+    assert_eq!(
+        report.for_instance(&busy.cloud_id).unwrap().reason,
+        SweepReason::Busy,
+        "a busy runner without a record is never deleted"
     );
     assert_eq!(
         report.for_instance(&foreign.cloud_id).unwrap().reason,
         SweepReason::ForeignInstance
     );
-    assert_eq!(h.stadium.delete_calls(), [orphan.cloud_id]);
+    assert_eq!(h.stadium.delete_calls(), [idle.cloud_id]);
+    assert!(!h.github.exists(111), "the idle runner was deregistered");
+    assert_eq!(
+        h.datastore
+            .count_slots(&profile_pool("linux"))
+            .await
+            .unwrap(),
+        0,
+        "the orphan's slot is given back"
+    );
+}
+
+#[tokio::test]
+async fn orphan_without_github_view_goes_after_the_grace() {
+    let mut h = harness().await;
+    let orphan = h
+        .stadium
+        .add_instance(&harmless_request("myshoes-11-3"))
+        .await
+        .unwrap();
+    let sweeper =
+        |config: SweeperConfig| Sweeper::new(h.datastore.clone(), h.stadium.clone(), None, config);
+    let report = sweeper(h.config.clone()).sweep().await.unwrap();
+    assert_eq!(
+        report.for_instance(&orphan.cloud_id).unwrap().reason,
+        SweepReason::Booting
+    );
+    h.config.boot_grace = Duration::ZERO;
+    let report = sweeper(h.config.clone()).sweep().await.unwrap();
+    assert_eq!(
+        report.for_instance(&orphan.cloud_id).unwrap().reason,
+        SweepReason::NoRecord
+    );
 }
 
 #[tokio::test]
@@ -511,6 +731,90 @@ async fn github_errors_delete_nothing() {
     assert_eq!(decision.action, SweepAction::Keep);
     assert!(matches!(decision.reason, SweepReason::GitHubUnknown(_)));
     assert!(h.instance_running(&runner));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sweeper_never_runs_two_passes_at_once() {
+    let h = harness().await;
+    // A GitHub that answers slowly keeps the first pass inside its lock.
+    let slow = Arc::new(SlowGitHub(h.github.clone()));
+    h.runner("myshoes-14-1", 30 * MINUTE, Some(141)).await;
+    h.github.add(141, "myshoes-14-1", "online", true);
+    let sweeper = Arc::new(Sweeper::new(
+        h.datastore.clone(),
+        h.stadium.clone(),
+        Some(slow),
+        h.config.clone(),
+    ));
+    let first = tokio::spawn({
+        let sweeper = sweeper.clone();
+        async move { sweeper.sweep().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = sweeper.sweep().await;
+    assert!(
+        second.is_err(),
+        "a second pass of one sweeper must wait its turn"
+    );
+    first.await.unwrap().unwrap();
+    assert!(
+        h.datastore
+            .lock_holder(myshoes::sweeper::SWEEP_LOCK)
+            .await
+            .unwrap()
+            .is_none(),
+        "the lock is released after the pass"
+    );
+}
+
+/// Delays every runner listing by 300 ms.
+#[derive(Debug)]
+struct SlowGitHub(Arc<FakeGitHub>);
+
+#[async_trait]
+impl GitHubApi for SlowGitHub {
+    async fn job_status(
+        &self,
+        installation: &Installation,
+        repository: &RepositoryName,
+        job_id: u64,
+    ) -> Result<WorkflowJobStatus, GitHubError> {
+        self.0.job_status(installation, repository, job_id).await
+    }
+
+    async fn create_runner_credential(
+        &self,
+        request: &CredentialRequest<'_>,
+    ) -> Result<RunnerCredential, GitHubError> {
+        self.0.create_runner_credential(request).await
+    }
+
+    async fn list_runners(
+        &self,
+        installation: &Installation,
+        scope: &Scope,
+    ) -> Result<Vec<GitHubRunner>, GitHubError> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.0.list_runners(installation, scope).await
+    }
+
+    async fn get_runner(
+        &self,
+        installation: &Installation,
+        scope: &Scope,
+        runner_id: u64,
+    ) -> Result<Option<GitHubRunner>, GitHubError> {
+        self.0.get_runner(installation, scope, runner_id).await
+    }
+
+    async fn delete_runner(
+        &self,
+        installation: &Installation,
+        scope: &Scope,
+        runner_id: u64,
+    ) -> Result<(), GitHubError> {
+        self.0.delete_runner(installation, scope, runner_id).await
+    }
 }
 
 #[tokio::test]

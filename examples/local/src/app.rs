@@ -80,9 +80,16 @@ impl AppOptions {
             max_webhook_requests: 16,
             allow_sha1: false,
             sweep_interval: Duration::from_secs(60),
-            sweeper: SweeperConfig::default(),
+            sweeper: local_sweeper_config(),
         }
     }
+}
+
+/// Sweeper settings for the local Stadiums, whose instance listings are current at once.
+fn local_sweeper_config() -> SweeperConfig {
+    let mut config = SweeperConfig::default();
+    config.listing_grace = Duration::ZERO;
+    config
 }
 
 /// Error returned when the app cannot start.
@@ -521,6 +528,17 @@ fn validate_options(options: &AppOptions) -> Result<(), AppError> {
             "the body limit of {} bytes is below the minimum of {MIN_BODY_LIMIT} bytes",
             options.max_body_bytes
         )));
+    }
+    let limited = options.config.max_runners_per_target.is_some()
+        || options
+            .config
+            .profiles
+            .iter()
+            .any(|profile| profile.max_runners.is_some());
+    if limited && options.sweep_interval.is_zero() {
+        return Err(AppError::Invalid(
+            "runner limits need the sweeper to give slots back: set SWEEP_INTERVAL_SECS above 0 or remove the limits".to_owned(),
+        ));
     }
     if options.max_webhook_requests == 0 {
         return Err(AppError::Invalid(

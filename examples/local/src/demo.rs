@@ -139,8 +139,9 @@ pub async fn run_demo(
         options.registration_token,
     );
     app_options.runner_source = options.runner_source;
-    // The demo runs one sweeper pass itself, after the runner exits.
-    app_options.sweep_interval = Duration::ZERO;
+    // The demo runs one sweeper pass itself, after the runner exits; the app's own passes
+    // run at the start and then hourly.
+    app_options.sweep_interval = Duration::from_secs(3600);
     let app = App::new(app_options, datastore.clone(), stadium.clone()).await?;
     let mut outcomes = app.dispatcher().subscribe();
 

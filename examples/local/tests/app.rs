@@ -260,6 +260,12 @@ async fn startup_rejects_settings_that_drop_jobs() {
         .await
         .contains("GITHUB_APP_SECRET"));
 
+    let mut limits_without_sweeper = options();
+    limits_without_sweeper.sweep_interval = Duration::ZERO;
+    assert!(start_error(limits_without_sweeper)
+        .await
+        .contains("SWEEP_INTERVAL_SECS"));
+
     let mut tiny_limit = options();
     tiny_limit.max_body_bytes = 0;
     assert!(start_error(tiny_limit).await.contains("below the minimum"));

@@ -138,10 +138,10 @@ impl MemoryDatastoreBuilder {
         self
     }
 
-    /// Sets how many dead letters are kept; the oldest are forgotten first (default
-    /// 10,000).
+    /// Sets how many dead letters are kept, at least 1; the oldest are forgotten first
+    /// (default 10,000).
     pub fn with_dead_letter_limit(mut self, limit: usize) -> Self {
-        self.dead_letter_limit = limit;
+        self.dead_letter_limit = limit.max(1);
         self
     }
 
@@ -786,9 +786,6 @@ impl Datastore for MemoryDatastore {
         // The job got no runner, so a later delivery of it (a manual redelivery once the
         // cause is fixed) must be enqueued again rather than taken for a duplicate.
         state.recent_job_ids.remove(&ack.job_id());
-        if self.inner.dead_letter_limit == 0 {
-            return Ok(());
-        }
         while state.dead_letters.len() >= self.inner.dead_letter_limit {
             state.dead_letters.pop_front();
         }

@@ -143,6 +143,11 @@ impl DispatcherConfig {
         if self.owner_id.is_empty() {
             return Err(ConfigError("owner_id must not be empty".to_owned()));
         }
+        if self.max_runners_per_target == Some(0) {
+            return Err(ConfigError(
+                "max_runners_per_target must be at least 1, or unset for no limit".to_owned(),
+            ));
+        }
         if self.retry.max_attempts == 0 {
             return Err(ConfigError(
                 "retry.max_attempts must be at least 1".to_owned(),

@@ -199,4 +199,13 @@ impl GitHubApi for GitHubAppClient {
     ) -> Result<(), Error> {
         GitHubAppClient::delete_runner(self, installation, scope, runner_id).await
     }
+
+    async fn find_runner_by_name(
+        &self,
+        installation: &Installation,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Option<GitHubRunner>, Error> {
+        GitHubAppClient::find_runner_by_name(self, installation, scope, name).await
+    }
 }

@@ -153,6 +153,18 @@ pub trait GitHubApi: fmt::Debug + Send + Sync + 'static {
         scope: &Scope,
         runner_id: u64,
     ) -> Result<(), Error>;
+
+    /// Returns the runner of `scope` named exactly `name`, or `None`. The default lists
+    /// every runner; [`GitHubAppClient`] asks GitHub with its `name` filter instead.
+    async fn find_runner_by_name(
+        &self,
+        installation: &Installation,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Option<GitHubRunner>, Error> {
+        let runners = self.list_runners(installation, scope).await?;
+        Ok(runners.into_iter().find(|runner| runner.name == name))
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! A scan of repository targets for jobs that have waited in `queued` without a webhook.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -54,8 +54,10 @@ struct InstallationBody {
 pub struct QueuedScanReport {
     /// Repository targets scanned.
     pub repositories: usize,
-    /// Queued workflow runs found.
+    /// Workflow runs found `queued` or `in_progress`.
     pub queued_runs: usize,
+    /// Stale queued jobs skipped because the Datastore keeps them as dead letters.
+    pub dead_lettered: usize,
     /// Jobs in `queued` older than the threshold whose labels a profile accepts.
     pub stale_jobs: usize,
     /// Of those, jobs the Datastore did not have, now enqueued.
@@ -73,14 +75,16 @@ pub struct QueuedScanReport {
 /// never recorded as failed.
 ///
 /// For each active repository target it reads the App's installation on the repository
-/// once (cached), the first 100 queued workflow runs, and the latest attempt's jobs of each
-/// run. A job in `queued` for longer than the threshold, whose labels a runner profile
-/// accepts, is enqueued like a webhook would enqueue it. The Datastore's deduplication
-/// makes a job that was received already a no-op, and the dispatcher's launch claim and
+/// once (cached), the first 100 `queued` and the first 100 `in_progress` workflow runs (a
+/// run with some jobs started is `in_progress` and may still hold queued jobs), and the
+/// latest attempt's jobs of each run. A job in `queued` for longer than the threshold,
+/// whose labels a runner profile accepts, is enqueued like a webhook would enqueue it,
+/// unless the Datastore keeps it as a dead letter. The Datastore's deduplication makes a
+/// job that was received already a no-op, and the dispatcher's launch claim and
 /// still-queued check stop a second runner.
 ///
-/// GitHub request cost per pass and repository: one `GET /repos/{owner}/{repo}/actions/runs`
-/// plus one `GET .../runs/{run_id}/jobs` per queued run, and once per repository
+/// GitHub request cost per pass and repository: two `GET /repos/{owner}/{repo}/actions/runs`
+/// plus one `GET .../runs/{run_id}/jobs` per run found, and once per repository
 /// `GET /repos/{owner}/{repo}/installation` with the App JWT. Organization targets are not
 /// scanned, because GitHub lists runs per repository.
 #[derive(Debug)]
@@ -158,12 +162,21 @@ impl QueuedJobScan {
             .await
             .map_err(|error| ErrorChain(&error).to_string())?;
         let described = format!("{repository} on {}", target.host);
-        let runs = client
-            .queued_runs(&installation, repository, &described)
-            .await
-            .map_err(|error| ErrorChain(&error).to_string())?;
-        report.requests += 1;
+        // A run with some jobs started is in_progress, and may still hold queued jobs.
+        let mut runs = Vec::new();
+        for status in ["queued", "in_progress"] {
+            let found = client
+                .runs_with_status(&installation, repository, status, &described)
+                .await
+                .map_err(|error| ErrorChain(&error).to_string())?;
+            report.requests += 1;
+            runs.extend(found);
+        }
         report.queued_runs += runs.len();
+        let dead_letters: HashSet<JobId> = match datastore.list_dead_letters().await {
+            Ok(letters) => letters.into_iter().map(|letter| letter.job.id).collect(),
+            Err(_) => HashSet::new(),
+        };
         let now = Utc::now();
         for run in runs {
             let jobs = client
@@ -179,8 +192,17 @@ impl QueuedJobScan {
                 if profiles.choose(&entry.labels).is_none() {
                     continue;
                 }
-                report.stale_jobs += 1;
                 let run_attempt = entry.run_attempt.unwrap_or(1);
+                if dead_letters.contains(&JobId::for_workflow_job(
+                    &target.host,
+                    entry.id,
+                    run_attempt,
+                )) {
+                    // Enqueuing it again would repeat the failure that dead-lettered it.
+                    report.dead_lettered += 1;
+                    continue;
+                }
+                report.stale_jobs += 1;
                 let job = Job {
                     id: JobId::for_workflow_job(&target.host, entry.id, run_attempt),
                     delivery_id: None,
@@ -260,14 +282,15 @@ impl GitHubAppClient {
         Ok(body.id)
     }
 
-    async fn queued_runs(
+    async fn runs_with_status(
         &self,
         installation: &Installation,
         repository: &RepositoryName,
+        status: &str,
         described: &str,
     ) -> Result<Vec<RunEntry>, Error> {
         let context = CallContext {
-            operation: "list queued workflow runs",
+            operation: "list workflow runs",
             scope: described,
         };
         let mut url = self.api_url(
@@ -275,7 +298,7 @@ impl GitHubAppClient {
             &format!("/repos/{repository}/actions/runs"),
         )?;
         url.query_pairs_mut()
-            .append_pair("status", "queued")
+            .append_pair("status", status)
             .append_pair("per_page", &PER_PAGE.to_string());
         let response = self
             .send(context, Method::GET, url, installation, None)

@@ -145,6 +145,21 @@ impl GitHubAppClient {
         }
     }
 
+    /// Returns the runner of `scope` named exactly `name`, found with GitHub's `name`
+    /// filter, or `None`.
+    pub async fn find_runner_by_name(
+        &self,
+        installation: &Installation,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Option<GitHubRunner>, Error> {
+        let described = describe_scope(scope, &installation.host);
+        let page = self
+            .runners_page(installation, scope, &described, Some(name), 1)
+            .await?;
+        Ok(page.runners.into_iter().find(|runner| runner.name == name))
+    }
+
     /// Deletes every runner of `scope` named `name`, found with the `name` filter.
     pub(super) async fn delete_runners_named(
         &self,

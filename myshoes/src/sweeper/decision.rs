@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use crate::model::{Runner, RunnerId};
+use chrono::{DateTime, Utc};
+
+use crate::model::{JobId, Runner, RunnerId, TargetId};
 use crate::stadium::ListedInstance;
 
 /// Whether a runner stays or goes.
@@ -117,6 +119,59 @@ impl fmt::Display for SweepReason {
     }
 }
 
+/// What the sweeper judges: a runner record with its instance, or an instance without a
+/// record.
+#[derive(Debug, Clone)]
+pub(super) struct Subject {
+    pub(super) record: Option<Runner>,
+    pub(super) runner_name: Option<String>,
+    pub(super) cloud_id: String,
+    pub(super) target_id: Option<TargetId>,
+    pub(super) installation_id: Option<u64>,
+    pub(super) github_runner_id: Option<u64>,
+    pub(super) profile: Option<String>,
+    pub(super) job_id: Option<JobId>,
+    /// Launch time: the record's creation, or the instance's start (or first sighting).
+    pub(super) started: DateTime<Utc>,
+    /// Whether the Stadium lists the instance; `None` when it cannot list.
+    pub(super) instance_alive: Option<bool>,
+    pub(super) labels: Vec<String>,
+}
+
+impl Subject {
+    pub(super) fn from_record(record: &Runner, instance_alive: Option<bool>) -> Self {
+        Self {
+            record: Some(record.clone()),
+            runner_name: Some(record.name.clone()),
+            cloud_id: record.cloud_id.clone(),
+            target_id: Some(record.target_id),
+            installation_id: record.installation_id,
+            github_runner_id: record.github_runner_id,
+            profile: (!record.profile.is_empty()).then(|| record.profile.clone()),
+            job_id: Some(record.job_id),
+            started: record.created_at,
+            instance_alive,
+            labels: record.labels.clone(),
+        }
+    }
+
+    pub(super) fn from_instance(instance: &ListedInstance, started: DateTime<Utc>) -> Self {
+        Self {
+            record: None,
+            runner_name: instance.runner_name.clone(),
+            cloud_id: instance.cloud_id.clone(),
+            target_id: instance.target_id,
+            installation_id: instance.installation_id,
+            github_runner_id: None,
+            profile: instance.profile.clone(),
+            job_id: instance.job_id,
+            started,
+            instance_alive: Some(true),
+            labels: instance.labels.clone(),
+        }
+    }
+}
+
 /// The sweeper's decision about one runner record or instance.
 #[derive(Debug, Clone)]
 pub struct SweepDecision {
@@ -132,41 +187,21 @@ pub struct SweepDecision {
     pub action: SweepAction,
     /// Why.
     pub reason: SweepReason,
-    pub(super) record: Option<Runner>,
-    pub(super) instance_alive: Option<bool>,
-    pub(super) labels: Vec<String>,
+    pub(super) subject: Subject,
     pub(super) github_busy: bool,
     pub(super) github_registered: bool,
 }
 
 impl SweepDecision {
-    pub(super) fn for_record(record: &Runner, instance_alive: Option<bool>) -> Self {
+    pub(super) fn new(subject: Subject) -> Self {
         Self {
-            runner_id: Some(record.id),
-            runner_name: Some(record.name.clone()),
-            cloud_id: record.cloud_id.clone(),
-            github_runner_id: record.github_runner_id,
+            runner_id: subject.record.as_ref().map(|record| record.id),
+            runner_name: subject.runner_name.clone(),
+            cloud_id: subject.cloud_id.clone(),
+            github_runner_id: subject.github_runner_id,
             action: SweepAction::Keep,
             reason: SweepReason::Booting,
-            record: Some(record.clone()),
-            instance_alive,
-            labels: record.labels.clone(),
-            github_busy: false,
-            github_registered: false,
-        }
-    }
-
-    pub(super) fn for_instance(instance: &ListedInstance) -> Self {
-        Self {
-            runner_id: None,
-            runner_name: instance.runner_name.clone(),
-            cloud_id: instance.cloud_id.clone(),
-            github_runner_id: None,
-            action: SweepAction::Keep,
-            reason: SweepReason::Booting,
-            record: None,
-            instance_alive: Some(true),
-            labels: instance.labels.clone(),
+            subject,
             github_busy: false,
             github_registered: false,
         }
@@ -192,6 +227,9 @@ pub struct SweepReport {
     pub decisions: Vec<SweepDecision>,
     /// Deletions that failed part way, with the error; they are tried again next pass.
     pub failures: Vec<(SweepDecision, String)>,
+    /// Why the Stadium's instances could not be listed, when they could not; the pass then
+    /// judged the records without that view and left unrecorded instances alone.
+    pub instance_listing_error: Option<String>,
 }
 
 impl SweepReport {

@@ -7,27 +7,35 @@
 //!   leaves the pass to records and GitHub),
 //! - GitHub's self-hosted runners of each target, when a [`GitHubApi`] is given.
 //!
-//! Each record gets one [`SweepDecision`]. The rules, in order:
+//! Each record, and each instance with this deployment's runner name prefix but no record,
+//! gets one [`SweepDecision`]. Ages count from the launch. The rules, in order:
 //!
 //! 1. Older than [`SweeperConfig::max_lifetime`]: delete, busy or not.
-//! 2. Instance gone: delete the record (and deregister the GitHub runner unless it is
-//!    busy).
-//! 3. GitHub reports the runner busy, or an `in_progress` webhook named it and no `completed`
-//!    followed ([`record_runner_activity`]): keep.
-//! 4. Registered and offline: keep during the boot grace, then delete.
-//! 5. Registered and idle: keep for the minimum idle lifetime, then deregister, read the
+//! 2. The Stadium no longer lists the instance: after the listing grace (a cloud listing
+//!    may lag behind a launch), delete the record, and deregister the GitHub runner unless it is
+//!    busy.
+//! 3. GitHub reports the runner busy: keep. GitHub returns not found for a runner that was
+//!    registered (an ephemeral runner after its job): delete.
+//! 4. An `in_progress` webhook named the runner and no `completed` followed
+//!    ([`record_runner_activity`]): keep.
+//! 5. Registered and offline: keep during the boot grace, then delete.
+//! 6. Registered and idle: keep for the minimum idle lifetime, then deregister, read the
 //!    runner again, and keep the instance if it turned busy; otherwise delete.
-//! 6. Not registered: keep during the boot grace, then delete. Gone from GitHub after it
-//!    was registered (an ephemeral runner that finished its job): delete.
-//! 7. GitHub's view could not be read: keep.
+//! 7. Not registered: keep during the boot grace, then delete.
+//! 8. GitHub's view could not be read: keep. An instance without a record, for which
+//!    GitHub cannot be asked at all (no client, or no target or installation on the
+//!    instance), is deleted after the boot grace unless rule 4 keeps it.
 //!
-//! GitHub runners are matched to records by the runner id stored on the record
-//! ([`Runner::github_runner_id`]). A record without one is matched once by its exact
-//! runner name, and the id is stored. A runner missing from GitHub's list is confirmed
-//! with a lookup by id before it counts as gone.
+//! GitHub runners are matched by the runner id stored on the record
+//! ([`Runner::github_runner_id`](crate::model::Runner::github_runner_id)). Otherwise the
+//! exact runner name is looked up, first in the target's runner list and then with
+//! GitHub's name filter, and a record stores the id it found. A stored id missing from the
+//! list is looked up by id before it counts as gone. Instances without a record are judged
+//! the same way from the target, installation and profile the Stadium lists with them, so a
+//! sweeper whose records live elsewhere (another process) still never stops a busy runner.
 //!
-//! Instances without a record get the boot grace (the dispatcher writes the record right
-//! after the launch) and are deleted afterwards unless a webhook shows their runner busy.
+//! A pass holds a Datastore lock, renewed before each decision, and a sweeper runs one pass
+//! at a time.
 //!
 //! Deleting a record gives back the runner's slots under the profile and target limits
 //! (see [`DispatcherConfig::max_runners_per_target`](crate::dispatcher::DispatcherConfig::max_runners_per_target)),
@@ -41,6 +49,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -48,12 +57,13 @@ use chrono::{DateTime, Utc};
 use crate::datastore::{Datastore, Error as DatastoreError};
 use crate::dispatcher::{profile_pool, target_pool};
 use crate::github::{GitHubApi, GitHubRunner, Installation};
-use crate::model::{Runner, TargetId};
+use crate::model::TargetId;
 use crate::runner_name::is_own_runner_name;
 use crate::stadium::{Error as StadiumError, ListedInstance, Stadium};
 use crate::webhook::RunnerActivity;
 use crate::ErrorChain;
 
+use decision::Subject;
 pub use decision::{SweepAction, SweepDecision, SweepReason, SweepReport};
 
 /// Name of the lock a sweep pass holds, so that two sweepers never work at once.
@@ -105,6 +115,10 @@ pub struct SweeperConfig {
     pub min_idle_lifetime: Duration,
     /// Time from launch after which any instance is stopped, busy or not.
     pub max_lifetime: Duration,
+    /// Time from launch during which a record whose instance the Stadium does not list is
+    /// kept, because a cloud listing may lag behind a launch. Zero suits a Stadium whose
+    /// listing is current at once, such as the process Stadium.
+    pub listing_grace: Duration,
     /// Owner name under which the sweeper takes [`SWEEP_LOCK`]. Unique per process.
     pub owner_id: String,
     /// How long the sweep lock lasts if a pass dies; keep it above the longest pass.
@@ -113,13 +127,14 @@ pub struct SweeperConfig {
 
 impl Default for SweeperConfig {
     /// Prefix `myshoes`, 10-minute boot grace, 10-minute minimum idle lifetime, 24-hour
-    /// maximum lifetime, a random owner id and a 5-minute lock.
+    /// maximum lifetime, 2-minute listing grace, a random owner id and a 5-minute lock.
     fn default() -> Self {
         Self {
             runner_name_prefix: "myshoes".to_owned(),
             boot_grace: Duration::from_secs(600),
             min_idle_lifetime: Duration::from_secs(600),
             max_lifetime: Duration::from_secs(24 * 3600),
+            listing_grace: Duration::from_secs(120),
             owner_id: format!("sweeper-{}", uuid::Uuid::new_v4().simple()),
             lock_lease: Duration::from_secs(300),
         }
@@ -148,10 +163,13 @@ pub enum SweepError {
     Lock(#[source] DatastoreError),
 }
 
-/// GitHub's view of one record's runner.
+/// GitHub's view of one runner.
 #[derive(Debug, Clone)]
 enum GitHubState {
-    /// No GitHub client, no installation id, or the calls failed.
+    /// GitHub cannot be asked about this runner: no client, or the record or instance names
+    /// no target, installation or runner name.
+    Unavailable,
+    /// The calls failed.
     Unknown(String),
     /// Not registered (no id stored, and no runner with the exact name).
     NotRegistered,
@@ -177,6 +195,8 @@ pub struct Sweeper {
     config: SweeperConfig,
     /// When each instance without a record and without a start time was first seen.
     first_seen: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Held for a whole pass, so passes of this value never overlap.
+    pass: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for Sweeper {
@@ -206,6 +226,7 @@ impl Sweeper {
             github,
             config,
             first_seen: Mutex::new(HashMap::new()),
+            pass: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -241,24 +262,16 @@ impl Sweeper {
     ///
     /// # Errors
     ///
-    /// [`SweepError`] when the pass could not start: the lock is held elsewhere, or the
-    /// records or instances could not be listed.
+    /// [`SweepError`] when the pass could not start or had to stop: another pass holds the
+    /// lock (in this process or, through the Datastore, in another), or the records could
+    /// not be listed.
     pub async fn sweep(&self) -> Result<SweepReport, SweepError> {
-        match self
-            .datastore
-            .acquire_lock(SWEEP_LOCK, &self.config.owner_id, self.config.lock_lease)
-            .await
-        {
-            Ok(_) => {}
-            Err(DatastoreError::Conflict { .. }) => {
-                let holder = match self.datastore.lock_holder(SWEEP_LOCK).await {
-                    Ok(Some(lease)) => lease.owner,
-                    _ => "unknown".to_owned(),
-                };
-                return Err(SweepError::Busy { holder });
-            }
-            Err(error) => return Err(SweepError::Lock(error)),
-        }
+        let Ok(_pass) = self.pass.try_lock() else {
+            return Err(SweepError::Busy {
+                holder: format!("{} (this process)", self.config.owner_id),
+            });
+        };
+        self.take_lock().await?;
         let result = self.sweep_locked().await;
         if let Err(error) = self
             .datastore
@@ -270,6 +283,25 @@ impl Sweeper {
         result
     }
 
+    /// Takes or renews the Datastore's sweep lock.
+    async fn take_lock(&self) -> Result<(), SweepError> {
+        match self
+            .datastore
+            .acquire_lock(SWEEP_LOCK, &self.config.owner_id, self.config.lock_lease)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(DatastoreError::Conflict { .. }) => {
+                let holder = match self.datastore.lock_holder(SWEEP_LOCK).await {
+                    Ok(Some(lease)) => lease.owner,
+                    _ => "unknown".to_owned(),
+                };
+                Err(SweepError::Busy { holder })
+            }
+            Err(error) => Err(SweepError::Lock(error)),
+        }
+    }
+
     async fn sweep_locked(&self) -> Result<SweepReport, SweepError> {
         let now = Utc::now();
         let records = self
@@ -277,40 +309,76 @@ impl Sweeper {
             .list_runners()
             .await
             .map_err(SweepError::ListRunners)?;
-        let instances: Option<HashMap<String, ListedInstance>> =
-            match self.stadium.list_instances().await {
-                Ok(listed) => Some(
-                    listed
-                        .into_iter()
-                        .map(|instance| (instance.cloud_id.clone(), instance))
-                        .collect(),
-                ),
-                Err(StadiumError::NotSupported { .. }) => None,
-                Err(error) => return Err(SweepError::ListInstances(error)),
-            };
-
         let mut report = SweepReport::default();
-        let mut views: HashMap<TargetId, Result<TargetView, String>> = HashMap::new();
-        for record in &records {
-            let decision = self
-                .judge_record(record, instances.as_ref(), &mut views, now)
-                .await;
-            self.finish(decision, &mut report).await;
-        }
+        let instances: Option<HashMap<String, ListedInstance>> = match self
+            .stadium
+            .list_instances()
+            .await
+        {
+            Ok(listed) => Some(
+                listed
+                    .into_iter()
+                    .map(|instance| (instance.cloud_id.clone(), instance))
+                    .collect(),
+            ),
+            Err(StadiumError::NotSupported { .. }) => None,
+            Err(error) => {
+                // Records are still judged, so the maximum lifetime and GitHub's view keep
+                // working while the listing fails.
+                tracing::warn!(
+                    stadium = %self.stadium,
+                    error = %ErrorChain(&error),
+                    "failed to list the Stadium's instances; judging runner records without them"
+                );
+                metrics::counter!("myshoes_sweeper_failures_total", "reason" => "list_instances")
+                    .increment(1);
+                report.instance_listing_error = Some(ErrorChain(&error).to_string());
+                None
+            }
+        };
 
+        let mut views: HashMap<TargetId, Result<TargetView, String>> = HashMap::new();
+        let mut subjects: Vec<Subject> = records
+            .iter()
+            .map(|record| {
+                let alive = instances
+                    .as_ref()
+                    .map(|listed| listed.contains_key(&record.cloud_id));
+                Subject::from_record(record, alive)
+            })
+            .collect();
         if let Some(instances) = &instances {
             let recorded: HashSet<&str> = records.iter().map(|r| r.cloud_id.as_str()).collect();
-            let orphans: Vec<&ListedInstance> = instances
-                .values()
-                .filter(|instance| !recorded.contains(instance.cloud_id.as_str()))
-                .collect();
             self.forget_first_seen(instances);
-            for instance in orphans {
-                let decision = self.judge_orphan(instance, now).await;
-                self.finish(decision, &mut report).await;
+            for instance in instances.values() {
+                if !recorded.contains(instance.cloud_id.as_str()) {
+                    let started = self.started_at(instance, now);
+                    subjects.push(Subject::from_instance(instance, started));
+                }
             }
         }
+
+        for subject in subjects {
+            // A pass may outlast the lock's lease when deletions are slow; renew it, and stop
+            // if another sweeper took over meanwhile.
+            self.take_lock().await?;
+            let decision = self.judge(subject, &mut views, now).await;
+            self.finish(decision, &mut report).await;
+        }
         Ok(report)
+    }
+
+    /// Returns when an instance without a record started: its start time, or when this
+    /// sweeper first saw it.
+    fn started_at(&self, instance: &ListedInstance, now: DateTime<Utc>) -> DateTime<Utc> {
+        instance.started_at.unwrap_or_else(|| {
+            *self
+                .first_seen
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .entry(instance.cloud_id.clone())
+                .or_insert(now)
+        })
     }
 
     /// Drops first-seen times of instances that are no longer listed.
@@ -340,8 +408,10 @@ impl Sweeper {
                 report.failures.push((decision, failure));
                 return;
             }
-            metrics::counter!("myshoes_sweeper_deletions_total", "reason" => decision.reason.label())
-                .increment(1);
+            if decision.action == SweepAction::Delete {
+                metrics::counter!("myshoes_sweeper_deletions_total", "reason" => decision.reason.label())
+                    .increment(1);
+            }
         }
         metrics::counter!(
             "myshoes_sweeper_decisions_total",
@@ -361,35 +431,41 @@ impl Sweeper {
         report.decisions.push(decision);
     }
 
-    async fn judge_record(
+    async fn judge(
         &self,
-        record: &Runner,
-        instances: Option<&HashMap<String, ListedInstance>>,
+        subject: Subject,
         views: &mut HashMap<TargetId, Result<TargetView, String>>,
         now: DateTime<Utc>,
     ) -> SweepDecision {
-        let age = (now - record.created_at).to_std().unwrap_or_default();
-        let instance_alive = instances.map(|listed| listed.contains_key(&record.cloud_id));
-        let mut decision = SweepDecision::for_record(record, instance_alive);
-
-        if age >= self.config.max_lifetime {
-            // Deregister the GitHub runner too when it can be found, busy or not.
-            if let GitHubState::Present(runner) = self.github_state(record, views).await {
-                decision.github_runner_id = Some(runner.id);
-                decision.github_busy = runner.busy;
-                decision.github_registered = true;
-            }
-            return decision.delete(SweepReason::MaxLifetime);
+        let age = (now - subject.started).to_std().unwrap_or_default();
+        let own = subject
+            .runner_name
+            .as_deref()
+            .is_some_and(|name| is_own_runner_name(&self.config.runner_name_prefix, name));
+        let mut decision = SweepDecision::new(subject);
+        if decision.subject.record.is_none() && !own {
+            return decision.keep(SweepReason::ForeignInstance);
         }
 
-        let github = self.github_state(record, views).await;
+        let past_grace = age >= self.config.boot_grace;
+        let github = self
+            .github_state(&decision.subject, views, past_grace)
+            .await;
         if let GitHubState::Present(runner) = &github {
             decision.github_runner_id = Some(runner.id);
             decision.github_busy = runner.busy;
             decision.github_registered = true;
         }
 
-        if instance_alive == Some(false) {
+        if age >= self.config.max_lifetime {
+            return decision.delete(SweepReason::MaxLifetime);
+        }
+
+        if decision.subject.instance_alive == Some(false) {
+            // A listing may lag behind a launch, so a young record is not judged by it.
+            if age < self.config.listing_grace {
+                return decision.keep(SweepReason::Booting);
+            }
             return match github {
                 GitHubState::Present(runner) if runner.busy => {
                     decision.keep(SweepReason::BusyWithoutInstance)
@@ -398,12 +474,17 @@ impl Sweeper {
             };
         }
 
-        if let GitHubState::Present(runner) = &github {
-            if runner.busy {
-                return decision.keep(SweepReason::Busy);
-            }
+        match &github {
+            GitHubState::Present(runner) if runner.busy => return decision.keep(SweepReason::Busy),
+            GitHubState::Gone => return decision.delete(SweepReason::GoneFromGitHub),
+            _ => {}
         }
-        match self.has_activity(&record.name).await {
+        // Webhook evidence counts only while GitHub still has the runner or cannot tell.
+        let evidence = match decision.subject.runner_name.as_deref() {
+            Some(name) => self.has_activity(name).await,
+            None => Ok(false),
+        };
+        match evidence {
             Ok(true) => return decision.keep(SweepReason::ActiveJobEvidence),
             Ok(false) => {}
             Err(error) => {
@@ -416,10 +497,10 @@ impl Sweeper {
 
         match github {
             GitHubState::Present(runner) if runner.status == "offline" => {
-                if age < self.config.boot_grace {
-                    decision.keep(SweepReason::Booting)
-                } else {
+                if past_grace {
                     decision.delete(SweepReason::Offline)
+                } else {
+                    decision.keep(SweepReason::Booting)
                 }
             }
             GitHubState::Present(_) => {
@@ -430,47 +511,25 @@ impl Sweeper {
                 }
             }
             GitHubState::NotRegistered => {
-                if age < self.config.boot_grace {
-                    decision.keep(SweepReason::Booting)
-                } else {
+                if past_grace {
                     decision.delete(SweepReason::NeverRegistered)
+                } else {
+                    decision.keep(SweepReason::Booting)
                 }
             }
-            GitHubState::Gone => decision.delete(SweepReason::GoneFromGitHub),
+            GitHubState::Unavailable if decision.subject.record.is_none() => {
+                // Nothing but the webhook evidence above can show this instance busy.
+                if past_grace {
+                    decision.delete(SweepReason::NoRecord)
+                } else {
+                    decision.keep(SweepReason::Booting)
+                }
+            }
+            GitHubState::Unavailable => decision.keep(SweepReason::GitHubUnknown(
+                "no GitHub client, or the record names no App installation".to_owned(),
+            )),
             GitHubState::Unknown(why) => decision.keep(SweepReason::GitHubUnknown(why)),
-        }
-    }
-
-    async fn judge_orphan(&self, instance: &ListedInstance, now: DateTime<Utc>) -> SweepDecision {
-        let decision = SweepDecision::for_instance(instance);
-        let Some(name) = instance.runner_name.as_deref() else {
-            return decision.keep(SweepReason::ForeignInstance);
-        };
-        if !is_own_runner_name(&self.config.runner_name_prefix, name) {
-            return decision.keep(SweepReason::ForeignInstance);
-        }
-        let started = instance.started_at.unwrap_or_else(|| {
-            *self
-                .first_seen
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .entry(instance.cloud_id.clone())
-                .or_insert(now)
-        });
-        let age = (now - started).to_std().unwrap_or_default();
-        if age >= self.config.max_lifetime {
-            return decision.delete(SweepReason::MaxLifetime);
-        }
-        if age < self.config.boot_grace {
-            return decision.keep(SweepReason::Booting);
-        }
-        match self.has_activity(name).await {
-            Ok(true) => decision.keep(SweepReason::ActiveJobEvidence),
-            Ok(false) => decision.delete(SweepReason::NoRecord),
-            Err(error) => decision.keep(SweepReason::GitHubUnknown(format!(
-                "could not read the runner's activity lock: {}",
-                ErrorChain(&error)
-            ))),
+            GitHubState::Gone => decision.delete(SweepReason::GoneFromGitHub),
         }
     }
 
@@ -482,30 +541,35 @@ impl Sweeper {
             .is_some())
     }
 
-    /// Finds the record's runner on GitHub: by stored id, or once by exact name.
+    /// Finds the subject's runner on GitHub: by stored id, or by exact name. A name missing
+    /// from the list is looked up with GitHub's name filter before it counts as not
+    /// registered, when `confirm` is set.
     async fn github_state(
         &self,
-        record: &Runner,
+        subject: &Subject,
         views: &mut HashMap<TargetId, Result<TargetView, String>>,
+        confirm: bool,
     ) -> GitHubState {
-        let Some(github) = &self.github else {
-            return GitHubState::Unknown("no GitHub client is configured".to_owned());
+        let (Some(github), Some(target_id), Some(installation_id), Some(name)) = (
+            &self.github,
+            subject.target_id,
+            subject.installation_id,
+            subject.runner_name.as_deref(),
+        ) else {
+            return GitHubState::Unavailable;
         };
-        let Some(installation_id) = record.installation_id else {
-            return GitHubState::Unknown("the record names no App installation".to_owned());
-        };
-        if let std::collections::hash_map::Entry::Vacant(slot) = views.entry(record.target_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = views.entry(target_id) {
             slot.insert(
-                self.target_view(github.as_ref(), record.target_id, installation_id)
+                self.target_view(github.as_ref(), target_id, installation_id)
                     .await,
             );
         }
-        let view = match views.get(&record.target_id) {
+        let view = match views.get(&target_id) {
             Some(Ok(view)) => view,
             Some(Err(why)) => return GitHubState::Unknown(why.clone()),
             None => return GitHubState::Unknown("target view missing".to_owned()),
         };
-        if let Some(id) = record.github_runner_id {
+        if let Some(id) = subject.github_runner_id {
             if let Some(runner) = view.by_id.get(&id) {
                 return GitHubState::Present(runner.clone());
             }
@@ -519,24 +583,42 @@ impl Sweeper {
                 )),
             };
         }
-        match view.by_name.get(&record.name) {
-            Some(runner) => {
-                if let Err(error) = self
-                    .datastore
-                    .set_runner_github_id(record.id, runner.id)
+        let found = match view.by_name.get(name) {
+            Some(runner) => Some(runner.clone()),
+            None if confirm => {
+                match github
+                    .find_runner_by_name(&view.installation, &view.scope, name)
                     .await
                 {
-                    tracing::warn!(
-                        runner_id = %record.id,
-                        github_runner_id = runner.id,
-                        error = %ErrorChain(&error),
-                        "failed to store the GitHub runner id"
-                    );
+                    Ok(found) => found,
+                    Err(error) => {
+                        return GitHubState::Unknown(format!(
+                            "failed to look up runner {name}: {}",
+                            ErrorChain(&error)
+                        ))
+                    }
                 }
-                GitHubState::Present(runner.clone())
             }
-            None => GitHubState::NotRegistered,
+            None => None,
+        };
+        let Some(runner) = found else {
+            return GitHubState::NotRegistered;
+        };
+        if let Some(record) = &subject.record {
+            if let Err(error) = self
+                .datastore
+                .set_runner_github_id(record.id, runner.id)
+                .await
+            {
+                tracing::warn!(
+                    runner_id = %record.id,
+                    github_runner_id = runner.id,
+                    error = %ErrorChain(&error),
+                    "failed to store the GitHub runner id"
+                );
+            }
         }
+        GitHubState::Present(runner)
     }
 
     async fn target_view(
@@ -582,21 +664,23 @@ impl Sweeper {
     /// Deregisters, stops and forgets one runner. Turns the decision into a keep when the
     /// runner turned busy during deregistration.
     async fn apply_delete(&self, decision: &mut SweepDecision) -> Result<(), String> {
-        let record = decision.record.clone();
-        if let (Some(record), Some(github_runner_id), Some(github)) =
-            (&record, decision.github_runner_id, &self.github)
-        {
+        let subject = decision.subject.clone();
+        if let (Some(target_id), Some(installation_id), Some(github_runner_id), Some(github)) = (
+            subject.target_id,
+            subject.installation_id,
+            decision.github_runner_id,
+            &self.github,
+        ) {
             let at_max_lifetime = decision.reason == SweepReason::MaxLifetime;
             if decision.github_registered && (!decision.github_busy || at_max_lifetime) {
-                let target =
-                    self.datastore
-                        .get_target(record.target_id)
-                        .await
-                        .map_err(|error| {
-                            format!("failed to read the target: {}", ErrorChain(&error))
-                        })?;
-                let installation =
-                    Installation::new(target.host.clone(), record.installation_id.unwrap_or(0));
+                let target = self
+                    .datastore
+                    .get_target(target_id)
+                    .await
+                    .map_err(|error| {
+                        format!("failed to read the target: {}", ErrorChain(&error))
+                    })?;
+                let installation = Installation::new(target.host.clone(), installation_id);
                 match github
                     .delete_runner(&installation, &target.scope, github_runner_id)
                     .await
@@ -644,20 +728,20 @@ impl Sweeper {
             }
         }
 
-        if decision.instance_alive != Some(false) {
+        if subject.instance_alive != Some(false) {
             self.stadium
-                .delete_instance(&decision.cloud_id, &decision.labels)
+                .delete_instance(&subject.cloud_id, &subject.labels)
                 .await
                 .map_err(|error| {
                     format!(
                         "failed to delete instance {}: {}",
-                        decision.cloud_id,
+                        subject.cloud_id,
                         ErrorChain(&error)
                     )
                 })?;
         }
 
-        if let Some(record) = &record {
+        if let Some(record) = &subject.record {
             self.datastore
                 .delete_runner(record.id, &decision.reason.to_string(), Utc::now())
                 .await
@@ -668,16 +752,16 @@ impl Sweeper {
                         ErrorChain(&error)
                     )
                 })?;
-            let holder = record.job_id.to_string();
-            let mut pools = vec![target_pool(record.target_id)];
-            if !record.profile.is_empty() {
-                pools.push(profile_pool(&record.profile));
-            }
+        }
+        if let Some(job_id) = subject.job_id {
+            let holder = job_id.to_string();
+            let mut pools: Vec<String> = subject.target_id.map(target_pool).into_iter().collect();
+            pools.extend(subject.profile.as_deref().map(profile_pool));
             for pool in pools {
                 if let Err(error) = self.datastore.release_slot(&pool, &holder).await {
                     tracing::warn!(
                         pool,
-                        runner_id = %record.id,
+                        cloud_id = %subject.cloud_id,
                         error = %ErrorChain(&error),
                         "failed to release a runner slot; it expires after its lease"
                     );
