@@ -83,6 +83,7 @@
 pub mod credentials;
 pub mod datastore;
 pub mod dispatcher;
+pub mod fault;
 pub mod github;
 pub mod job_status;
 pub mod model;
