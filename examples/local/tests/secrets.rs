@@ -368,6 +368,8 @@ async fn debug_output_hides_secrets() {
         target_id: TargetId::new_random(),
         job_id: JobId::for_workflow_job(&host, 1, 1),
         repository: "octo-org/hello-world".parse().unwrap(),
+        profile: "linux".to_owned(),
+        installation_id: Some(4242),
     };
     let static_token: Arc<dyn RunnerCredentials> = Arc::new(FaultyCredentials::new(
         StaticRegistrationToken::new(Secret::new(STATIC_REGISTRATION_TOKEN)),

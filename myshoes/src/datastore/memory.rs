@@ -782,6 +782,11 @@ impl Datastore for MemoryDatastore {
         let Some(queued) = state.jobs.remove(&position) else {
             return Err(Error::not_found(RecordKind::Job, ack.job_id()));
         };
+        let mut job = queued.job;
+        // The attempt as the last receive reported it.
+        job.attempt = job
+            .attempt
+            .saturating_add(queued.receive_count.saturating_sub(1));
         state.job_positions.remove(&ack.job_id());
         // The job got no runner, so a later delivery of it (a manual redelivery once the
         // cause is fixed) must be enqueued again rather than taken for a duplicate.
@@ -790,7 +795,7 @@ impl Datastore for MemoryDatastore {
             state.dead_letters.pop_front();
         }
         state.dead_letters.push_back(DeadLetter {
-            job: queued.job,
+            job,
             reason: reason.to_owned(),
             dead_lettered_at: Utc::now(),
         });

@@ -303,7 +303,8 @@ impl Dispatcher {
         };
 
         let recorded = match self.datastore.create_runner(&launch.runner).await {
-            Ok(()) => true,
+            // A relaunch after a crash finds the record of the first launch.
+            Ok(()) | Err(DatastoreError::AlreadyExists { .. }) => true,
             Err(error) => {
                 // The instance runs; launching again would double it, so the job is still
                 // acknowledged and only the record is missing.
@@ -583,6 +584,36 @@ impl Dispatcher {
         }
     }
 
+    /// Returns the instance that a failed `add_instance` started anyway, found by runner
+    /// name in the Stadium's listing. A timeout or a lost response may come after the start
+    /// happened; launching again would then start a second instance on a Stadium that does
+    /// not return the first one, and giving up would leave it running without a record.
+    async fn started_despite(
+        &self,
+        error: &crate::stadium::Error,
+        request: &AddInstanceRequest,
+    ) -> Option<crate::stadium::Instance> {
+        if !error.is_retryable() {
+            return None;
+        }
+        let listed = self.stadium.list_instances().await.ok()?;
+        let found = listed
+            .into_iter()
+            .find(|instance| instance.runner_name.as_deref() == Some(&request.runner_name))?;
+        tracing::warn!(
+            runner_name = %request.runner_name,
+            cloud_id = %found.cloud_id,
+            error = %error_chain(error),
+            "the Stadium reported a failure, but the instance was started; recording it"
+        );
+        Some(crate::stadium::Instance {
+            cloud_id: found.cloud_id,
+            stadium: self.stadium.to_string(),
+            address: None,
+            resource_type: request.resource_type,
+        })
+    }
+
     /// Asks GitHub whether the job still needs a runner, when a status source is set, and
     /// returns the reason to skip it when it does not.
     async fn skip_reason(&self, job: &Job) -> Option<String> {
@@ -681,18 +712,24 @@ impl Dispatcher {
             profile: profile.name.clone(),
             installation_id: job.installation_id,
         };
-        let instance = self.stadium.add_instance(&request).await.map_err(|error| {
-            let retryable = error.is_retryable();
-            StepFailure::from_error(
-                "stadium",
-                &format!("{} failed to start the runner", self.stadium),
-                &error,
-                retryable,
-            )
-        })?;
+        let instance = match self.stadium.add_instance(&request).await {
+            Ok(instance) => instance,
+            Err(error) => match self.started_despite(&error, &request).await {
+                Some(instance) => instance,
+                None => {
+                    let retryable = error.is_retryable();
+                    return Err(StepFailure::from_error(
+                        "stadium",
+                        &format!("{} failed to start the runner", self.stadium),
+                        &error,
+                        retryable,
+                    ));
+                }
+            },
+        };
 
         let runner = Runner {
-            id: RunnerId::new_random(),
+            id: RunnerId::for_launch(job.id, &name),
             name,
             target_id: target.id,
             job_id: job.id,

@@ -208,6 +208,14 @@ impl<D: Datastore> Datastore for FaultyDatastore<D> {
         .await
     }
 
+    async fn defer_job(&self, ack: &AckHandle, delay: Duration) -> Result<()> {
+        let fault = self.plan.decide(Op::DeferJob, Some(ack.job_id()));
+        apply(Op::DeferJob, fault, self.inner.defer_job(ack, delay), |e| {
+            to_error(RecordKind::Job, e)
+        })
+        .await
+    }
+
     async fn create_runner(&self, runner: &Runner) -> Result<()> {
         let fault = self.plan.decide(Op::CreateRunner, Some(runner.job_id));
         apply(

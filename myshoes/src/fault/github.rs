@@ -235,4 +235,20 @@ impl<G: GitHubApi> GitHubApi for FaultyGitHub<G> {
         )
         .await
     }
+
+    async fn find_runner_by_name(
+        &self,
+        installation: &Installation,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Option<GitHubRunner>, GitHubError> {
+        let fault = self.plan.decide(Op::GitHubListRunners, None);
+        apply(
+            Op::GitHubListRunners,
+            fault,
+            self.inner.find_runner_by_name(installation, scope, name),
+            |injected| github_error(scope.to_string(), injected),
+        )
+        .await
+    }
 }

@@ -29,6 +29,8 @@ fn request(job_id: crate::model::JobId) -> AddInstanceRequest {
         target_id: TargetId::new_random(),
         job_id,
         repository: "octo-org/hello-world".parse().unwrap(),
+        profile: "linux".to_owned(),
+        installation_id: None,
     }
 }
 

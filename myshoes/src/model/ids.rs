@@ -86,6 +86,16 @@ impl JobId {
     }
 }
 
+impl RunnerId {
+    /// Returns the id of the runner record for `runner_name` launched for `job_id`: a UUID
+    /// v5 of both, so a relaunch of the same job attempt writes the same record instead of a
+    /// second one.
+    pub fn for_launch(job_id: JobId, runner_name: &str) -> Self {
+        let name = format!("{job_id}/{runner_name}");
+        Self(Uuid::new_v5(&JOB_NAMESPACE, name.as_bytes()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
