@@ -91,6 +91,35 @@ mod tests {
     use myshoes::model::TargetId;
 
     #[test]
+    fn largest_job_fits_one_message() {
+        // Every field at the limit the webhook receiver enforces: 100 labels of 256 bytes,
+        // a 512-byte host URL, a 39-character owner and a 100-character repository name.
+        let mut job = sample_job(TargetId::new_random());
+        job.labels = (0..myshoes::webhook::MAX_LABELS)
+            .map(|index| {
+                format!(
+                    "{index:03}{}",
+                    "l".repeat(myshoes::webhook::MAX_LABEL_LEN - 3)
+                )
+            })
+            .collect();
+        let host = format!("https://ghes.example.com/{}", "p".repeat(450));
+        assert!(host.len() <= myshoes::model::MAX_HOST_LEN);
+        job.host = host.parse().unwrap();
+        job.repository = format!("{}/{}", "o".repeat(39), "r".repeat(100))
+            .parse()
+            .unwrap();
+        job.delivery_id = Some("d".repeat(100));
+        let body = encode_job(&job);
+        assert!(
+            body.len() < 64 * 1024,
+            "{} bytes, far below SQS's 256 KiB",
+            body.len()
+        );
+        assert_eq!(decode_job(&body).unwrap(), job);
+    }
+
+    #[test]
     fn body_round_trips_job() {
         let job = sample_job(TargetId::new_random());
         let body = encode_job(&job);

@@ -78,10 +78,22 @@ impl Default for GitHubHost {
     }
 }
 
+/// Longest host name or base URL accepted, in bytes, so that every field a webhook copies
+/// into a [`Job`](super::Job) stays small.
+pub const MAX_HOST_LEN: usize = 512;
+
 impl FromStr for GitHubHost {
     type Err = ParseHostError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() > MAX_HOST_LEN {
+            // Keep an oversized value out of the error, which ends up in logs.
+            let shown: String = s.chars().take(64).collect();
+            return Err(ParseHostError {
+                value: format!("{shown}…"),
+                reason: "longer than 512 bytes",
+            });
+        }
         let error = |reason| ParseHostError {
             value: s.to_owned(),
             reason,
@@ -162,6 +174,19 @@ impl<'de> Deserialize<'de> for GitHubHost {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn oversized_host_is_rejected_with_a_short_error() {
+        let long = format!("ghes.example.com/{}", "a".repeat(MAX_HOST_LEN));
+        let error = long.parse::<GitHubHost>().unwrap_err().to_string();
+        assert!(error.contains("longer than 512 bytes"), "{error}");
+        assert!(
+            error.len() < 200,
+            "the error must not carry the whole value: {error}"
+        );
+        let fits = format!("ghes.example.com/{}", "a".repeat(100));
+        assert!(fits.parse::<GitHubHost>().is_ok());
+    }
+
     use super::*;
 
     #[test]

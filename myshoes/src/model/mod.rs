@@ -10,7 +10,7 @@ mod runner;
 mod scope;
 mod target;
 
-pub use host::{GitHubHost, HostKind, ParseHostError};
+pub use host::{GitHubHost, HostKind, ParseHostError, MAX_HOST_LEN};
 pub use ids::{JobId, RunnerId, TargetId};
 pub use job::Job;
 pub use resource_type::{ParseResourceTypeError, ResourceType};
