@@ -3,9 +3,9 @@
 runtime API stub on 127.0.0.1.
 
 Init time is the time from starting the process to its first
-GET /2018-06-01/runtime/invocation/next. The stub then hands it one event; once the
-binary posts the response and asks for the next event, VmHWM from /proc/<pid>/status is
-its peak RSS. Usage:
+GET /2018-06-01/runtime/invocation/next. The stub then returns one event. When the
+binary has posted its response and requests the next event, VmHWM from
+/proc/<pid>/status is its peak RSS. Usage:
 
     bench/init_time.py TARGET_DIR [RUNS]
 
@@ -140,15 +140,18 @@ def main():
     target = sys.argv[1]
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     port = free_port()
+
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Stub)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
+
     binaries = {
         "empty_runtime": os.path.join(target, "examples", "empty_runtime"),
         "webhook": os.path.join(target, "webhook"),
         "dispatcher": os.path.join(target, "dispatcher"),
         "sweeper": os.path.join(target, "sweeper"),
     }
+
     results = {}
     for name, binary in binaries.items():
         times, rss = [], []
@@ -165,11 +168,13 @@ def main():
             "size_mib": os.path.getsize(binary) / (1024 * 1024),
             "last_response": f"{posted[0]} {posted[1].decode(errors='replace')}",
         }
+
     base = results["empty_runtime"]["init_median_ms"]
     print("| binary | init median (ms) | init p90 (ms) | init vs empty | peak RSS (MiB) | size (MiB) |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['init_median_ms']:.1f} | {r['init_p90_ms']:.1f} | {r['init_median_ms'] / base:.2f}x | {r['peak_rss_max_mib']:.1f} | {r['size_mib']:.1f} |")
+
     for name, r in results.items():
         print(f"{name}: {r['last_response']}", file=sys.stderr)
 

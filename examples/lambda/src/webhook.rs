@@ -17,6 +17,10 @@
 //! | SQS unavailable | 503, so the delivery shows as failed and can be redelivered |
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
 
 use chrono::Utc;
 use lambda_http::http::StatusCode;
@@ -204,6 +208,21 @@ impl WebhookFunction {
             Err(error) => unavailable(&delivery_id, &error),
         }
     }
+}
+
+/// Maximum time one SQS call of the webhook function may take, retries included. GitHub
+/// records a delivery as failed when the response takes more than 10 seconds.
+pub const SQS_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Builds the webhook function's SQS client, with [`SQS_OPERATION_TIMEOUT`].
+pub fn sqs_client(aws: &SdkConfig) -> aws_sdk_sqs::Client {
+    let timeouts = TimeoutConfig::builder()
+        .operation_timeout(SQS_OPERATION_TIMEOUT)
+        .build();
+    let config = aws_sdk_sqs::config::Builder::from(aws)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
 }
 
 /// Builds the receiver settings for the deployment's profiles.

@@ -141,7 +141,7 @@ impl Deployment {
 
     async fn webhook(&self) -> WebhookFunction {
         let reader = SettingReader::new(&self.env, &self.aws);
-        WebhookFunction::from_env(&reader, self.sqs.clone())
+        WebhookFunction::from_env(&reader, myshoes_lambda::webhook::sqs_client(&self.aws))
             .await
             .expect("webhook function init")
     }
