@@ -75,7 +75,7 @@ pub enum ConfigError {
     Missing {
         /// Name of the variable.
         variable: String,
-        /// What to set it to.
+        /// Advice on the value to set.
         hint: &'static str,
     },
     /// A variable's value is invalid.
@@ -83,7 +83,7 @@ pub enum ConfigError {
     Invalid {
         /// Name of the variable.
         variable: String,
-        /// What is wrong, without the value when the value may be a secret.
+        /// Reason the value is invalid; it omits the value when that may be a secret.
         reason: String,
     },
     /// A setting is given in more than one way.

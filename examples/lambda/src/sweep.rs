@@ -2,8 +2,8 @@
 //!
 //! It has no runner records of its own, because the dispatcher keeps them in its instances'
 //! memory. It judges each ECS task by its tags (runner name, job, target, installation,
-//! profile) and by GitHub's list of runners: a busy runner is kept, a runner idle past the
-//! minimum idle lifetime is removed from GitHub and stopped, and a task that never
+//! profile) and by GitHub's list of runners. A busy runner is kept. A runner idle past the
+//! minimum idle lifetime is removed from GitHub and stopped. A task whose runner never
 //! registered is stopped after the boot grace.
 //!
 //! NOTE: this relies on `myshoes`' sweeper judging instances without a record by GitHub's

@@ -110,9 +110,10 @@ impl WebhookFunction {
 
     /// Handles one request and always returns a response; failures become 4xx or 5xx.
     ///
-    /// `in_progress` and `completed` events are answered without effect: launch claims
-    /// live in each dispatcher instance's memory, which this function cannot reach. The
-    /// dispatcher asks GitHub whether a job is still queued before it launches a runner.
+    /// `in_progress` and `completed` events get 200 `ignored` and change nothing, because
+    /// launch claims live in each dispatcher instance's memory, which this function cannot
+    /// reach. The dispatcher checks on GitHub that a job is still queued before it launches
+    /// a runner.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let headers = WebhookHeaders::from_pairs(
             request
