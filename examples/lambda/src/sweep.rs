@@ -4,11 +4,9 @@
 //! memory. It judges each ECS task by its tags (runner name, job, target, installation,
 //! profile) and by GitHub's list of runners. A busy runner is kept. A runner idle past the
 //! minimum idle lifetime is removed from GitHub and stopped. A task whose runner never
-//! registered is stopped after the boot grace.
-//!
-//! NOTE: this relies on `myshoes`' sweeper judging instances without a record by GitHub's
-//! view. A `myshoes` whose sweeper keeps such instances only for the boot grace stops busy
-//! runner tasks too once the grace has passed.
+//! registered is stopped after the boot grace. These are the `myshoes` sweeper's rules for
+//! instances without a record, which read the target, installation and profile from the
+//! task's tags.
 
 use std::sync::Arc;
 
