@@ -581,3 +581,44 @@ async fn sweeper_runs_on_its_interval() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn same_job_under_two_delivery_ids_launches_once() {
+    let app = start(1 << 20).await;
+    let mut outcomes = app.app.dispatcher().subscribe();
+    let signature = sign(&Secret::new(SECRET), QUEUED_WEBHOOK);
+    let mut results = Vec::new();
+    // Two webhooks (say, a repository hook and an App hook) report one job attempt.
+    for delivery_id in [
+        "0b989ba4-242f-11e5-81e1-c7b6966d2516",
+        "1c0a0cb5-353f-11e5-92f2-d8c7a77e3627",
+    ] {
+        let (status, response) = post(
+            &app.url,
+            &[
+                ("X-GitHub-Event", "workflow_job"),
+                ("X-GitHub-Delivery", delivery_id),
+                ("X-Hub-Signature-256", &signature),
+                ("Content-Type", "application/json"),
+            ],
+            QUEUED_WEBHOOK.to_vec(),
+        )
+        .await;
+        results.push((status, response.result));
+    }
+    assert_eq!(
+        results,
+        [(202, "enqueued".to_owned()), (200, "duplicate".to_owned())]
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Launched { .. }), "{outcome:?}");
+    assert_eq!(
+        app.stadium.add_calls().len(),
+        1,
+        "one runner for one job attempt"
+    );
+    app.stop().await;
+}

@@ -358,6 +358,9 @@ impl Dispatcher {
         target: &Target,
         profile: &RunnerProfile,
     ) -> Result<(), StepFailure> {
+        // NOTE: the holder is the job id, so a second receive whose claim took over from a
+        // launch that outlived its lease renews the first launch's slot instead of taking
+        // another, and a failure of either launch gives that one slot back.
         let holder = job.id.to_string();
         let limits = [
             (profile.max_runners, profile_pool(&profile.name), "profile"),
