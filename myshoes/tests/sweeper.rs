@@ -528,7 +528,10 @@ async fn unregistered_name_is_confirmed_before_deletion() {
 #[tokio::test]
 async fn failed_listing_still_judges_records() {
     let h = harness().await;
-    let stadium = Arc::new(FailingList(h.stadium.clone()));
+    let stadium = Arc::new(Listing {
+        inner: h.stadium.clone(),
+        fail: true,
+    });
     let old = h.runner("myshoes-9-5", 25 * 60 * MINUTE, None).await;
     let sweeper = Sweeper::new(
         h.datastore.clone(),
@@ -549,7 +552,10 @@ async fn failed_listing_still_judges_records() {
 #[tokio::test]
 async fn not_supported_listing_judges_by_github() {
     let h = harness().await;
-    let stadium = Arc::new(NoListing(h.stadium.clone()));
+    let stadium = Arc::new(Listing {
+        inner: h.stadium.clone(),
+        fail: false,
+    });
     let idle = h.runner("myshoes-9-6", 30 * MINUTE, Some(96)).await;
     h.github.add(96, "myshoes-9-6", "online", false);
     let sweeper = Sweeper::new(
@@ -567,48 +573,37 @@ async fn not_supported_listing_judges_by_github() {
     assert!(!h.instance_running(&idle));
 }
 
-/// A Stadium whose listing fails.
+/// A memory Stadium whose listing fails (`fail`) or is not supported.
 #[derive(Debug)]
-struct FailingList(Arc<MemoryStadium>);
+struct Listing {
+    inner: Arc<MemoryStadium>,
+    fail: bool,
+}
 
-impl std::fmt::Display for FailingList {
+impl std::fmt::Display for Listing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FailingList")
+        f.write_str("Listing")
     }
 }
 
 #[async_trait]
-impl Stadium for FailingList {
+impl Stadium for Listing {
     async fn add_instance(&self, request: &AddInstanceRequest) -> stadium::Result<Instance> {
-        self.0.add_instance(request).await
+        self.inner.add_instance(request).await
     }
     async fn delete_instance(&self, cloud_id: &str, labels: &[String]) -> stadium::Result<()> {
-        self.0.delete_instance(cloud_id, labels).await
+        self.inner.delete_instance(cloud_id, labels).await
     }
     async fn list_instances(&self) -> stadium::Result<Vec<ListedInstance>> {
-        Err(stadium::Error::AccessDenied {
-            reason: "listing is not allowed".to_owned(),
+        if self.fail {
+            return Err(stadium::Error::AccessDenied {
+                reason: "listing is not allowed".to_owned(),
+            });
+        }
+        Err(stadium::Error::NotSupported {
+            operation: "list_instances",
+            backend: "test",
         })
-    }
-}
-
-/// A Stadium that keeps the default `list_instances` (NotSupported).
-#[derive(Debug)]
-struct NoListing(Arc<MemoryStadium>);
-
-impl std::fmt::Display for NoListing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NoListing")
-    }
-}
-
-#[async_trait]
-impl Stadium for NoListing {
-    async fn add_instance(&self, request: &AddInstanceRequest) -> stadium::Result<Instance> {
-        self.0.add_instance(request).await
-    }
-    async fn delete_instance(&self, cloud_id: &str, labels: &[String]) -> stadium::Result<()> {
-        self.0.delete_instance(cloud_id, labels).await
     }
 }
 
