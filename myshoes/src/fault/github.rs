@@ -19,7 +19,7 @@ use crate::setup_script::RunnerCredential;
 /// [`CredentialError::Rejected`]; every other fault is [`CredentialError::Backend`] with
 /// `retryable: true` and an [`InjectedError`] source naming the fault. A lost response
 /// models GitHub minting a credential the dispatcher never receives; for a JIT config,
-/// GitHub then already knows a runner with that name.
+/// GitHub then already has a runner with that name.
 pub struct FaultyCredentials<C> {
     inner: C,
     plan: FaultPlan,
