@@ -286,6 +286,17 @@ async fn queued_webhook_becomes_running_task() {
     let Some(endpoint) = moto_endpoint() else {
         return;
     };
+    // Every log line of the run, to check below that no secret reaches a log. The test
+    // runtime has one thread, so the thread-local subscriber sees every task.
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
     let deployment = Deployment::create(&endpoint).await;
     let webhook = deployment.webhook().await;
     let dispatcher = deployment.dispatcher().await;
@@ -329,6 +340,37 @@ async fn queued_webhook_becomes_running_task() {
     let response = dispatcher.handle(event).await;
     assert!(reported(&response).is_empty(), "{response:?}");
     assert_eq!(deployment.tasks().await.len(), 1);
+
+    let logs = logs.text();
+    assert!(logs.contains(&job_id), "the run logged the job: {logs}");
+    let key_lines = TEST_KEY.lines().filter(|line| !line.starts_with("-----"));
+    for secret in [SECRET, JIT_CONFIG, INSTALLATION_TOKEN]
+        .into_iter()
+        .chain(key_lines)
+    {
+        assert!(!logs.contains(secret), "{secret:?} appeared in the logs");
+    }
+}
+
+/// Log output collected in memory.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]

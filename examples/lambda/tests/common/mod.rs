@@ -23,6 +23,8 @@ pub const INSTALLATION_ID: u64 = 71_234_567;
 pub const WORKFLOW_JOB_ID: u64 = 38_000_000_001;
 /// JIT config the GitHub fake returns.
 pub const JIT_CONFIG: &str = "eyJydW5uZXIiOiJsYW1iZGEtZTJlLWppdC1jb25maWcifQ==";
+/// Installation token the GitHub stand-in mints.
+pub const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_lambda_tests";
 /// Throwaway RSA key that belongs to no GitHub App.
 pub const TEST_KEY: &str =
     include_str!("../../../../myshoes/tests/fixtures/throwaway-test-rsa-key.pem");
@@ -281,7 +283,7 @@ pub async fn mount_github(github: &MockServer) {
             "/api/v3/app/installations/{INSTALLATION_ID}/access_tokens"
         )))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "token": "ghs_installation_token_for_lambda_tests",
+            "token": INSTALLATION_TOKEN,
             "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
         })))
         .mount(github)
