@@ -24,7 +24,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use myshoes::credentials::{CredentialError, CredentialRequest, RunnerCredentials};
 use myshoes::github::{
     AppJwtClaims, ClientConfig, CredentialKind, Error, GitHubApi, GitHubApp, GitHubAppClient,
-    Installation,
+    Installation, TlsRoots,
 };
 use myshoes::job_status::WorkflowJobStatus;
 use myshoes::model::{GitHubHost, Job, JobId, RepositoryName, ResourceType, Scope, Target};
@@ -312,6 +312,22 @@ async fn installation_token_request_is_signed_by_app() {
     validation.set_issuer(&[APP_ID.to_string()]);
     jsonwebtoken::decode::<AppJwtClaims>(jwt, &key, &validation)
         .expect("the access-token request carries the App JWT");
+}
+
+#[tokio::test]
+async fn mozilla_roots_client_sends_requests() {
+    let server = MockServer::start().await;
+    mount_installation_token(&server, 1).await;
+    let mut config = fast_config();
+    config.tls_roots = TlsRoots::Mozilla;
+    // Building fails if reqwest does not accept the rustls configuration.
+    let client = client(config);
+
+    let token = client
+        .installation_token(&host_of(&server), INSTALLATION_ID)
+        .await
+        .unwrap();
+    assert_eq!(token.expose(), INSTALLATION_TOKEN);
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 runtime API stub on 127.0.0.1.
 
 Init time is the time from starting the process to its first
-GET /2018-06-01/runtime/invocation/next. The stub then returns one event. When the
+GET /2018-06-01/runtime/invocation/next. Init CPU time is the time the process spent
+on a CPU until then (the sum of /proc/<pid>/task/*/schedstat), which other load on the
+machine moves less than the wall-clock time. The stub then returns one event. When the
 binary has posted its response and requests the next event, VmHWM from
 /proc/<pid>/status is its peak RSS. Usage:
 
@@ -80,6 +82,7 @@ class Stub(http.server.BaseHTTPRequestHandler):
         now = time.perf_counter()
         if state["ready"] is None:
             state["ready"] = now
+            state["cpu_ns"] = cpu_ns(state["pid"])
             body = json.dumps(state["event"]).encode()
             self.send_response(200)
             self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-request")
@@ -102,8 +105,18 @@ class Stub(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
+def cpu_ns(pid):
+    """Nanoseconds the process's threads have run on a CPU so far."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+
 def run_once(binary, name, port):
-    Stub.state = {"ready": None, "event": EVENTS[name], "second_next": threading.Event(), "posted": None}
+    Stub.state = {"ready": None, "event": EVENTS[name], "second_next": threading.Event(), "posted": None,
+                  "pid": None, "cpu_ns": None}
     with open(KEY_PATH, "rb") as f:
         key = base64.b64encode(f.read()).decode()
     closed = f"http://127.0.0.1:{free_port()}"
@@ -125,6 +138,7 @@ def run_once(binary, name, port):
     }
     start = time.perf_counter()
     process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    Stub.state["pid"] = process.pid
     try:
         if not Stub.state["second_next"].wait(30):
             raise RuntimeError(f"{name} did not finish its first event")
@@ -133,7 +147,7 @@ def run_once(binary, name, port):
     finally:
         process.kill()
         process.wait()
-    return (Stub.state["ready"] - start) * 1000, hwm_kib / 1024, Stub.state["posted"]
+    return (Stub.state["ready"] - start) * 1000, Stub.state["cpu_ns"] / 1e6, hwm_kib / 1024, Stub.state["posted"]
 
 
 def main():
@@ -154,26 +168,30 @@ def main():
 
     results = {}
     for name, binary in binaries.items():
-        times, rss = [], []
+        times, cpu, rss = [], [], []
         posted = None
         for _ in range(runs):
-            init_ms, rss_mib, posted = run_once(binary, name, port)
+            init_ms, cpu_ms, rss_mib, posted = run_once(binary, name, port)
             times.append(init_ms)
+            cpu.append(cpu_ms)
             rss.append(rss_mib)
         times.sort()
         results[name] = {
             "init_median_ms": statistics.median(times),
             "init_p90_ms": times[int(0.9 * (len(times) - 1))],
+            "cpu_median_ms": statistics.median(cpu),
             "peak_rss_max_mib": max(rss),
             "size_mib": os.path.getsize(binary) / (1024 * 1024),
             "last_response": f"{posted[0]} {posted[1].decode(errors='replace')}",
         }
 
     base = results["empty_runtime"]["init_median_ms"]
-    print("| binary | init median (ms) | init p90 (ms) | init vs empty | peak RSS (MiB) | size (MiB) |")
-    print("|---|---|---|---|---|---|")
+    cpu_base = results["empty_runtime"]["cpu_median_ms"]
+    print("| binary | init median (ms) | init p90 (ms) | init vs empty | init CPU median (ms) | CPU vs empty | peak RSS (MiB) | size (MiB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['init_median_ms']:.1f} | {r['init_p90_ms']:.1f} | {r['init_median_ms'] / base:.2f}x | {r['peak_rss_max_mib']:.1f} | {r['size_mib']:.1f} |")
+        print(f"| {name} | {r['init_median_ms']:.1f} | {r['init_p90_ms']:.1f} | {r['init_median_ms'] / base:.2f}x "
+              f"| {r['cpu_median_ms']:.2f} | {r['cpu_median_ms'] / cpu_base:.2f}x | {r['peak_rss_max_mib']:.1f} | {r['size_mib']:.1f} |")
 
     for name, r in results.items():
         print(f"{name}: {r['last_response']}", file=sys.stderr)

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use myshoes::github::TlsRoots;
 use myshoes::model::{GitHubHost, ResourceType, Scope, Target, TargetId, TargetStatus};
 use myshoes::profile::{LabelMatchMode, Profiles, RunnerProfile};
 use serde::Deserialize;
@@ -54,6 +55,9 @@ pub const BOOT_GRACE_VAR: &str = "SWEEPER_BOOT_GRACE_SECONDS";
 pub const MIN_IDLE_VAR: &str = "SWEEPER_MIN_IDLE_SECONDS";
 /// Sweeper: seconds after which any runner task is stopped.
 pub const MAX_LIFETIME_VAR: &str = "SWEEPER_MAX_LIFETIME_SECONDS";
+/// Root certificates of the HTTPS clients: `mozilla` (compiled in, the default) or
+/// `platform` (the operating system's store).
+pub const TLS_ROOTS_VAR: &str = "MYSHOES_TLS_ROOTS";
 
 /// Suffix of the variable that names an SSM parameter holding a setting's value.
 pub const SSM_SUFFIX: &str = "_SSM_PARAMETER";
@@ -184,6 +188,21 @@ pub(crate) fn list(env: &dyn Environment, variable: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Reads [`TLS_ROOTS_VAR`]: Mozilla's compiled-in roots unless it says `platform`.
+pub fn tls_roots(env: &dyn Environment) -> Result<TlsRoots, ConfigError> {
+    match env.var(TLS_ROOTS_VAR) {
+        None => Ok(TlsRoots::Mozilla),
+        Some(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "mozilla" => Ok(TlsRoots::Mozilla),
+            "platform" => Ok(TlsRoots::Platform),
+            _ => Err(ConfigError::invalid(
+                TLS_ROOTS_VAR,
+                format!("{text:?} is neither \"mozilla\" nor \"platform\""),
+            )),
+        },
+    }
 }
 
 /// Parses `true` or `false` (any case); `default` when unset.
@@ -426,5 +445,19 @@ mod tests {
         assert!(error.starts_with("B is invalid"), "{error}");
         let error = required(&env, "MISSING", "set it").unwrap_err().to_string();
         assert_eq!(error, "MISSING is not set: set it");
+    }
+
+    #[test]
+    fn tls_roots_default_to_mozilla() {
+        let mut env: HashMap<String, String> = HashMap::new();
+        assert_eq!(tls_roots(&env).unwrap(), TlsRoots::Mozilla);
+
+        env.insert(TLS_ROOTS_VAR.to_owned(), " Platform ".to_owned());
+        assert_eq!(tls_roots(&env).unwrap(), TlsRoots::Platform);
+
+        env.insert(TLS_ROOTS_VAR.to_owned(), "system".to_owned());
+        let error = tls_roots(&env).unwrap_err().to_string();
+        assert!(error.starts_with(TLS_ROOTS_VAR), "{error}");
+        assert!(error.contains("\"system\""), "{error}");
     }
 }

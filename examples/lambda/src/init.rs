@@ -120,6 +120,8 @@ pub async fn github_client(
     // The key's error message describes the problem without the key.
     let app = GitHubApp::new(app_id, &key)
         .map_err(|error| ConfigError::invalid(PRIVATE_KEY_VAR, error.to_string()))?;
+    let mut client_config = client_config;
+    client_config.tls_roots = config::tls_roots(reader.env())?;
     GitHubAppClient::new(app, client_config)
         .map_err(|error| ConfigError::invalid(APP_ID_VAR, error.to_string()))
 }

@@ -576,3 +576,31 @@ async fn sweeper_stops_unregistered_runner_task() {
         assert!(!logs.contains(secret), "{secret:?} appeared in the logs");
     }
 }
+
+#[tokio::test]
+async fn sdk_client_with_mozilla_roots_reaches_moto() {
+    captured_logs();
+    let Some(endpoint) = moto_endpoint() else {
+        return;
+    };
+    // The default: the SDK's HTTPS client gets the compiled-in roots in PEM form. Building
+    // it parses every one of them, and a certificate it cannot parse would panic here. The
+    // region, credentials and moto's endpoint come from the process environment.
+    assert!(!endpoint.is_empty());
+    let env = env_of(&[]);
+    let aws = myshoes_lambda::runtime::aws_config(&env)
+        .await
+        .expect("the default roots are accepted");
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    sqs.list_queues()
+        .send()
+        .await
+        .expect("ListQueues through the SDK client with Mozilla's roots");
+
+    let env = env_of(&[(myshoes_lambda::config::TLS_ROOTS_VAR, "system")]);
+    let error = myshoes_lambda::runtime::aws_config(&env)
+        .await
+        .expect_err("an unknown value is refused")
+        .to_string();
+    assert!(error.starts_with("MYSHOES_TLS_ROOTS"), "{error}");
+}

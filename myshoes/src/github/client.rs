@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-use super::config::{ClientConfig, GitHubApp};
+use super::config::{ClientConfig, GitHubApp, TlsRoots};
 use super::http::RATE_LIMIT_UNKNOWN;
 use super::tokens::{CachedJwt, TokenCache};
 use super::{Error, GitHubApi, GitHubRunner, Installation};
@@ -35,8 +35,8 @@ pub struct GitHubAppClient {
 }
 
 impl GitHubAppClient {
-    /// Creates a client with an HTTP client of its own: reqwest's rustls setup (aws-lc-rs
-    /// and the platform's certificate verifier), `config.request_timeout`, and redirects
+    /// Creates a client with an HTTP client of its own: rustls with aws-lc-rs, the root
+    /// certificates `config.tls_roots` names, `config.request_timeout`, and redirects
     /// followed only within the origin of the request.
     pub fn new(app: GitHubApp, config: ClientConfig) -> Result<Self, Error> {
         config.validate()?;
@@ -94,13 +94,34 @@ fn build_http_client(config: &ClientConfig) -> Result<reqwest::Client, Error> {
             attempt.follow()
         }
     });
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .timeout(config.request_timeout)
-        .redirect(redirects)
-        .build()
+        .redirect(redirects);
+    let builder = match config.tls_roots {
+        TlsRoots::Platform => builder,
+        TlsRoots::Mozilla => builder.tls_backend_preconfigured(mozilla_tls_config()?),
+    };
+    builder.build().map_err(|source| Error::HttpClient {
+        source: Box::new(source),
+    })
+}
+
+/// A rustls configuration that trusts Mozilla's roots and offers HTTP/1.1 through ALPN, the
+/// one protocol this build of reqwest speaks.
+fn mozilla_tls_config() -> Result<rustls::ClientConfig, Error> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
         .map_err(|source| Error::HttpClient {
             source: Box::new(source),
-        })
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
 }
 
 impl fmt::Debug for GitHubAppClient {

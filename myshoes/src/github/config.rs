@@ -203,6 +203,23 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// `User-Agent` header, `myshoes-rs/<crate version>` by default.
     pub user_agent: String,
+    /// Root certificates that authenticate the GitHub host.
+    pub tls_roots: TlsRoots,
+}
+
+/// Root certificates the GitHub client trusts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsRoots {
+    /// The operating system's certificate store, through the platform verifier. On Linux
+    /// the store is read and parsed from disk when the client is built. This is the choice
+    /// for a GitHub Enterprise Server whose certificate comes from a private CA.
+    #[default]
+    Platform,
+    /// Mozilla's root program, compiled into the binary: no file access and no parsing
+    /// when the client is built, which shortens a cold start. Certificates from a private
+    /// CA are not trusted.
+    Mozilla,
 }
 
 impl Default for ClientConfig {
@@ -217,6 +234,7 @@ impl Default for ClientConfig {
             retry: RetryConfig::default(),
             request_timeout: Duration::from_secs(30),
             user_agent: format!("myshoes-rs/{}", env!("CARGO_PKG_VERSION")),
+            tls_roots: TlsRoots::Platform,
         }
     }
 }

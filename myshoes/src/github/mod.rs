@@ -48,7 +48,7 @@ use crate::model::{GitHubHost, RepositoryName, Scope};
 use crate::setup_script::RunnerCredential;
 
 pub use client::GitHubAppClient;
-pub use config::{AppJwtClaims, ClientConfig, CredentialKind, GitHubApp, RetryConfig};
+pub use config::{AppJwtClaims, ClientConfig, CredentialKind, GitHubApp, RetryConfig, TlsRoots};
 pub use deliveries::{HookDelivery, RedeliveryError, RescuePass, RescueReport};
 pub use error::Error;
 pub use queued_scan::{QueuedJobScan, QueuedScanReport};

@@ -12,7 +12,7 @@ use myshoes_lambda::secrets::SettingReader;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let aws = runtime::aws_config().await;
+    let aws = runtime::aws_config(&ProcessEnvironment).await?;
     let reader = SettingReader::new(&ProcessEnvironment, &aws);
     let function = Arc::new(
         DispatcherFunction::from_env(

@@ -11,7 +11,7 @@ use myshoes_lambda::sweep::SweeperFunction;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let aws = runtime::aws_config().await;
+    let aws = runtime::aws_config(&ProcessEnvironment).await?;
     let reader = SettingReader::new(&ProcessEnvironment, &aws);
     let function =
         Arc::new(SweeperFunction::from_env(&reader, aws_sdk_ecs::Client::new(&aws)).await?);

@@ -11,7 +11,7 @@ use myshoes_lambda::webhook::{self, WebhookFunction};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let aws = runtime::aws_config().await;
+    let aws = runtime::aws_config(&ProcessEnvironment).await?;
     let reader = SettingReader::new(&ProcessEnvironment, &aws);
     let function = Arc::new(WebhookFunction::from_env(&reader, webhook::sqs_client(&aws)).await?);
     lambda_http::run(service_fn(move |request: Request| {
