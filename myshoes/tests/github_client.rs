@@ -229,12 +229,26 @@ fn private_key_accepts_base64_of_pem() {
 fn private_key_rejects_invalid_values() {
     let base64_of_text = base64::engine::general_purpose::STANDARD.encode("not a key");
     let truncated = &PRIVATE_KEY_PEM[..200];
+    // One base64 character in the middle of the key changed: the DER still parses, but the
+    // exponents no longer fit the primes.
+    let middle = PRIVATE_KEY_PEM.len() / 2;
+    let replacement = if &PRIVATE_KEY_PEM[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let corrupted = format!(
+        "{}{replacement}{}",
+        &PRIVATE_KEY_PEM[..middle],
+        &PRIVATE_KEY_PEM[middle + 1..]
+    );
     let cases = [
         ("empty", ""),
         ("garbage", "not a key at all!"),
         ("base64 of text", base64_of_text.as_str()),
         ("public key", PUBLIC_KEY_PEM),
         ("truncated PEM", truncated),
+        ("corrupted component", corrupted.as_str()),
     ];
     for (case, value) in cases {
         let error = GitHubApp::new(APP_ID, &Secret::new(value)).unwrap_err();

@@ -1,7 +1,18 @@
 //! Process set-up shared by the three binaries.
 
-use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use std::sync::OnceLock;
+
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_types::config_bag::ConfigBag;
 use base64::Engine as _;
 use myshoes::github::TlsRoots;
 
@@ -29,20 +40,29 @@ pub fn init_tracing() {
 ///
 /// A [`ConfigError`] when that variable holds neither `mozilla` nor `platform`.
 pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError> {
-    let loader = aws_config::defaults(BehaviorVersion::latest());
-    let loader = match config::tls_roots(env)? {
-        TlsRoots::Mozilla => with_mozilla_roots(loader)?,
-        _ => loader,
-    };
-    Ok(loader.load().await)
+    let mut context = TlsContext::builder();
+    if config::tls_roots(env)? == TlsRoots::Mozilla {
+        context = context.with_trust_store(TrustStore::empty().with_pem_certificate(mozilla_pem()));
+    }
+    let context = context.build().map_err(|error| {
+        ConfigError::invalid(
+            config::TLS_ROOTS_VAR,
+            format!("the root certificates were refused ({error})"),
+        )
+    })?;
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https();
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(CheckedOnce::new(client))
+        .load()
+        .await)
 }
 
-/// Gives the loader an HTTPS client (rustls with aws-lc-rs) that trusts Mozilla's roots.
-///
-/// The SDK's default client reads and parses the system store when it is built, which
-/// on Linux means every file under the certificate directories. The SDK takes custom
-/// roots only in PEM form, so the compiled-in certificates are encoded for it.
-fn with_mozilla_roots(loader: ConfigLoader) -> Result<ConfigLoader, ConfigError> {
+/// Returns Mozilla's roots, compiled in, as PEM: the SDK takes custom roots only in that
+/// form.
+fn mozilla_pem() -> String {
     let mut pem = String::with_capacity(256 * 1024);
     for certificate in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
         let encoded = base64::engine::general_purpose::STANDARD.encode(certificate.as_ref());
@@ -53,18 +73,114 @@ fn with_mozilla_roots(loader: ConfigLoader) -> Result<ConfigLoader, ConfigError>
         }
         pem.push_str("-----END CERTIFICATE-----\n");
     }
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-        .build()
-        .map_err(|error| {
-            ConfigError::invalid(
-                config::TLS_ROOTS_VAR,
-                format!("the compiled-in roots were refused ({error}); set it to \"platform\""),
-            )
-        })?;
-    let client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https();
-    Ok(loader.http_client(client))
+    pem
+}
+
+/// The SDK's HTTPS client with its construction-time check run once per process.
+///
+/// Every SDK client built from one configuration runs that check, and the hyper-based
+/// client answers it by building a connector and dropping it, which parses the trust
+/// store again. The check has the same result each time, so clients after the first skip
+/// it. Connectors for requests are built and cached by the wrapped client as before.
+#[derive(Debug)]
+struct CheckedOnce {
+    inner: SharedHttpClient,
+    checked: OnceLock<()>,
+}
+
+impl CheckedOnce {
+    fn new(inner: SharedHttpClient) -> Self {
+        Self {
+            inner,
+            checked: OnceLock::new(),
+        }
+    }
+}
+
+impl HttpClient for CheckedOnce {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.inner.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.checked.get().is_none() {
+            self.inner
+                .validate_base_client_config(runtime_components, cfg)?;
+            let _ = self.checked.set(());
+        }
+        Ok(())
+    }
+
+    fn validate_final_config(
+        &self,
+        runtime_components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(runtime_components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Counts construction-time checks; it is never asked for a connector.
+    #[derive(Debug)]
+    struct CountingClient(Arc<AtomicUsize>);
+
+    impl HttpClient for CountingClient {
+        fn http_connector(
+            &self,
+            _settings: &HttpConnectorSettings,
+            _components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            unreachable!("the test sends no request")
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _runtime_components: &RuntimeComponentsBuilder,
+            _cfg: &ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn construction_check_runs_once() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let client = CheckedOnce::new(SharedHttpClient::new(CountingClient(count.clone())));
+        let components = RuntimeComponentsBuilder::new("test");
+        let cfg = ConfigBag::base();
+        for _ in 0..3 {
+            client
+                .validate_base_client_config(&components, &cfg)
+                .unwrap();
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn mozilla_pem_holds_every_root() {
+        let pem = mozilla_pem();
+        let blocks = pem.matches("-----BEGIN CERTIFICATE-----").count();
+        assert_eq!(blocks, webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        assert!(blocks > 100, "{blocks}");
+    }
 }

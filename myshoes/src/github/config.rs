@@ -40,8 +40,9 @@ impl GitHubApp {
     ///
     /// `private_key` is the PEM file GitHub generates for the App (`-----BEGIN RSA PRIVATE
     /// KEY-----`, PKCS#1 or PKCS#8), or the base64 of that file as in an environment
-    /// variable such as `GITHUB_PRIVATE_KEY_BASE64`. The key is checked by signing a test
-    /// JWT, so an unusable key fails here and not on the first request.
+    /// variable such as `GITHUB_PRIVATE_KEY_BASE64`. The key's components are parsed and
+    /// checked as signing checks them, so an unusable key fails here and not on the first
+    /// request, without the cost of a signature.
     pub fn new(app_id: u64, private_key: &Secret) -> Result<Self, Error> {
         if app_id == 0 {
             return Err(Error::InvalidConfig {
@@ -55,12 +56,8 @@ impl GitHubApp {
                 reason: format!("not an RSA private key in PEM form ({error})"),
             }
         })?;
-        let app = Self { app_id, key };
-        app.sign_jwt(SystemTime::now())
-            .map_err(|_| Error::InvalidPrivateKey {
-                reason: "the key cannot sign an RS256 JWT".to_owned(),
-            })?;
-        Ok(app)
+        check_rsa_components(&pem)?;
+        Ok(Self { app_id, key })
     }
 
     /// Returns the App id.
@@ -101,6 +98,21 @@ impl fmt::Debug for GitHubApp {
 }
 
 /// Returns the PEM text of `value`, which is PEM itself or base64 of PEM.
+/// Parses the RSA key from PKCS#1 or PKCS#8 PEM and checks that its components fit
+/// together, as the signer does before every signature.
+fn check_rsa_components(pem: &str) -> Result<(), Error> {
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    use rsa::pkcs8::DecodePrivateKey as _;
+
+    let pem = pem.trim();
+    rsa::PrivateKey::from_pkcs1_pem(pem)
+        .or_else(|_| rsa::PrivateKey::from_pkcs8_pem(pem))
+        .map(drop)
+        .map_err(|_| Error::InvalidPrivateKey {
+            reason: "the RSA key's components are malformed or do not fit together".to_owned(),
+        })
+}
+
 fn decode_pem(value: &str) -> Result<String, Error> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
