@@ -5,8 +5,9 @@
 //! github.com and ghe.com URLs resolve every name to a loopback listener, so no request
 //! leaves the machine.
 //!
-//! `fixtures/throwaway-test-rsa-key.pem` is an RSA key generated with `openssl genrsa` for
-//! these tests only; it belongs to no GitHub App.
+//! `fixtures/throwaway-test-rsa-key.pem` (2048 bits) and
+//! `fixtures/throwaway-test-rsa-1024-key.pem` are RSA keys generated with `openssl genrsa`
+//! for these tests only; they belong to no GitHub App.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use myshoes::setup_script::RunnerCredential;
 
 const PRIVATE_KEY_PEM: &str = include_str!("fixtures/throwaway-test-rsa-key.pem");
 const PUBLIC_KEY_PEM: &str = include_str!("fixtures/throwaway-test-rsa-key.pub.pem");
+const SMALL_KEY_PEM: &str = include_str!("fixtures/throwaway-test-rsa-1024-key.pem");
 const APP_ID: u64 = 4711;
 const INSTALLATION_ID: u64 = 4242;
 const INSTALLATION_TOKEN: &str = "ghs_installation_token_one";
@@ -226,11 +228,23 @@ fn private_key_accepts_base64_of_pem() {
 }
 
 #[test]
+fn private_key_accepts_rewrapped_pem() {
+    // The base64 body on one line, with trailing spaces, as a copy and paste may leave it.
+    let mut lines = PRIVATE_KEY_PEM.trim().lines();
+    let begin = lines.next().unwrap();
+    let body: Vec<&str> = lines.collect();
+    let (end, body) = body.split_last().unwrap();
+    let rewrapped = format!("{begin}\n{}  \n{end}\n", body.concat());
+    let app = GitHubApp::new(APP_ID, &Secret::new(rewrapped)).expect("one-line PEM is accepted");
+    assert_eq!(app.app_id(), APP_ID);
+}
+
+#[test]
 fn private_key_rejects_invalid_values() {
     let base64_of_text = base64::engine::general_purpose::STANDARD.encode("not a key");
     let truncated = &PRIVATE_KEY_PEM[..200];
     // One base64 character in the middle of the key changed: the DER still parses, but the
-    // exponents no longer fit the primes.
+    // key's components no longer fit together.
     let middle = PRIVATE_KEY_PEM.len() / 2;
     let replacement = if &PRIVATE_KEY_PEM[middle..=middle] == "A" {
         "B"
@@ -249,6 +263,7 @@ fn private_key_rejects_invalid_values() {
         ("public key", PUBLIC_KEY_PEM),
         ("truncated PEM", truncated),
         ("corrupted component", corrupted.as_str()),
+        ("1024-bit key", SMALL_KEY_PEM),
     ];
     for (case, value) in cases {
         let error = GitHubApp::new(APP_ID, &Secret::new(value)).unwrap_err();
@@ -342,6 +357,62 @@ async fn mozilla_roots_client_sends_requests() {
         .await
         .unwrap();
     assert_eq!(token.expose(), INSTALLATION_TOKEN);
+}
+
+/// Starts a TLS listener on 127.0.0.1 with a new self-signed certificate and returns its
+/// port and the certificate. It completes handshakes and then closes the connection.
+async fn self_signed_tls_listener() -> (u16, rustls::pki_types::CertificateDer<'static>) {
+    let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+        .expect("a self-signed certificate");
+    let certificate = generated.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate.clone()], key)
+        .expect("a server configuration");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(stream).await;
+            });
+        }
+    });
+    (port, certificate)
+}
+
+#[tokio::test]
+async fn mozilla_roots_reject_unknown_certificate() {
+    let (port, certificate) = self_signed_tls_listener().await;
+    let host: GitHubHost = format!("https://127.0.0.1:{port}").parse().unwrap();
+    let mut config = fast_config();
+    config.tls_roots = TlsRoots::Mozilla;
+    let error = client(config)
+        .installation_token(&host, INSTALLATION_ID)
+        .await
+        .unwrap_err();
+    let chain = myshoes::ErrorChain(&error).to_string();
+    assert!(chain.contains("certificate"), "{chain}");
+
+    // Control: a client that trusts the certificate gets past the handshake, so the error
+    // above came from the certificate check.
+    let trusting = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_der(&certificate).unwrap()])
+        .build()
+        .unwrap();
+    let error = GitHubAppClient::with_http_client(app(), fast_config(), trusting)
+        .unwrap()
+        .installation_token(&host, INSTALLATION_ID)
+        .await
+        .unwrap_err();
+    let chain = myshoes::ErrorChain(&error).to_string();
+    assert!(!chain.contains("certificate"), "{chain}");
 }
 
 #[tokio::test]

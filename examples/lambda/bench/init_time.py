@@ -11,6 +11,8 @@ binary has posted its response and requests the next event, VmHWM from
 
     bench/init_time.py TARGET_DIR [RUNS]
 
+MYSHOES_TLS_ROOTS, when set, is passed on to the functions (mozilla or platform).
+
 TARGET_DIR holds the release binaries webhook, dispatcher, sweeper and
 examples/empty_runtime. No request leaves 127.0.0.1: the AWS endpoint is a closed
 loopback port, so the sweeper's one ECS call fails fast.
@@ -107,10 +109,14 @@ class Stub(http.server.BaseHTTPRequestHandler):
 
 def cpu_ns(pid):
     """Nanoseconds the process's threads have run on a CPU so far."""
+    # NOTE: threads that already exited are not counted.
     total = 0
     for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-            total += int(f.read().split()[0])
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            pass  # The thread exited after the listing.
     return total
 
 
@@ -136,6 +142,8 @@ def run_once(binary, name, port):
         "ECS_TASK_CLUSTER": "runners", "ECS_TASK_DEFINITION_ARN": "runner",
         "ECS_TASK_SUBNETS": "subnet-1", "ECS_TASK_SECURITY_GROUPS": "sg-1",
     }
+    if "MYSHOES_TLS_ROOTS" in os.environ:
+        env["MYSHOES_TLS_ROOTS"] = os.environ["MYSHOES_TLS_ROOTS"]
     start = time.perf_counter()
     process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     Stub.state["pid"] = process.pid

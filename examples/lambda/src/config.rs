@@ -190,7 +190,8 @@ pub(crate) fn list(env: &dyn Environment, variable: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Reads [`TLS_ROOTS_VAR`]: Mozilla's compiled-in roots unless it says `platform`.
+/// Reads [`TLS_ROOTS_VAR`]: `mozilla` (the default when unset) or `platform`; any other
+/// value is an error.
 pub fn tls_roots(env: &dyn Environment) -> Result<TlsRoots, ConfigError> {
     match env.var(TLS_ROOTS_VAR) {
         None => Ok(TlsRoots::Mozilla),

@@ -122,8 +122,13 @@ pub async fn github_client(
         .map_err(|error| ConfigError::invalid(PRIVATE_KEY_VAR, error.to_string()))?;
     let mut client_config = client_config;
     client_config.tls_roots = config::tls_roots(reader.env())?;
-    GitHubAppClient::new(app, client_config)
-        .map_err(|error| ConfigError::invalid(APP_ID_VAR, error.to_string()))
+    GitHubAppClient::new(app, client_config).map_err(|error| match error {
+        // Building the HTTP client fails only on its TLS setup.
+        myshoes::github::Error::HttpClient { .. } => {
+            ConfigError::invalid(config::TLS_ROOTS_VAR, error.to_string())
+        }
+        _ => ConfigError::invalid(APP_ID_VAR, error.to_string()),
+    })
 }
 
 /// Builds the ECS Stadium: the document's task profiles first, then a default profile

@@ -38,7 +38,7 @@ pub fn init_tracing() {
 ///
 /// # Errors
 ///
-/// A [`ConfigError`] when that variable holds neither `mozilla` nor `platform`.
+/// A [`ConfigError`] when that variable is neither `mozilla` nor `platform`.
 pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError> {
     let mut context = TlsContext::builder();
     if config::tls_roots(env)? == TlsRoots::Mozilla {
@@ -78,9 +78,9 @@ fn mozilla_pem() -> String {
 
 /// The SDK's HTTPS client with its construction-time check run once per process.
 ///
-/// Every SDK client built from one configuration runs that check, and the hyper-based
-/// client answers it by building a connector and dropping it, which parses the trust
-/// store again. The check has the same result each time, so clients after the first skip
+/// Every SDK client built from one configuration runs that check, and the check of the
+/// hyper-based client builds a connector and drops it, which parses the trust store
+/// again. The check has the same result each time, so clients after the first skip
 /// it. Connectors for requests are built and cached by the wrapped client as before.
 #[derive(Debug)]
 struct CheckedOnce {
@@ -178,9 +178,25 @@ mod tests {
 
     #[test]
     fn mozilla_pem_holds_every_root() {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::CertificateDer;
+
+        // The SDK reads custom roots this way and panics on a block it cannot add.
         let pem = mozilla_pem();
-        let blocks = pem.matches("-----BEGIN CERTIFICATE-----").count();
-        assert_eq!(blocks, webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
-        assert!(blocks > 100, "{blocks}");
+        let certificates = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("every block decodes");
+        assert_eq!(
+            certificates.len(),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
+        );
+        assert!(certificates.len() > 100, "{}", certificates.len());
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .expect("every root is a valid trust anchor");
+        }
+        assert_eq!(roots.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
     }
 }

@@ -106,8 +106,8 @@ fn build_http_client(config: &ClientConfig) -> Result<reqwest::Client, Error> {
     })
 }
 
-/// A rustls configuration that trusts Mozilla's roots and offers HTTP/1.1 through ALPN, the
-/// one protocol this build of reqwest speaks.
+/// Returns a rustls configuration that trusts Mozilla's roots and offers HTTP/1.1 through
+/// ALPN, the one protocol this build of reqwest speaks.
 fn mozilla_tls_config() -> Result<rustls::ClientConfig, Error> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),

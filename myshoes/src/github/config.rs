@@ -56,7 +56,7 @@ impl GitHubApp {
                 reason: format!("not an RSA private key in PEM form ({error})"),
             }
         })?;
-        check_rsa_components(&pem)?;
+        check_rsa_key(&key)?;
         Ok(Self { app_id, key })
     }
 
@@ -97,22 +97,32 @@ impl fmt::Debug for GitHubApp {
     }
 }
 
-/// Returns the PEM text of `value`, which is PEM itself or base64 of PEM.
-/// Parses the RSA key from PKCS#1 or PKCS#8 PEM and checks that its components fit
-/// together, as the signer does before every signature.
-fn check_rsa_components(pem: &str) -> Result<(), Error> {
-    use rsa::pkcs1::DecodeRsaPrivateKey as _;
-    use rsa::pkcs8::DecodePrivateKey as _;
+/// Smallest RSA modulus accepted, in bytes. GitHub generates 2048-bit App keys, and RS256
+/// cannot sign with a modulus under 62 bytes at all.
+const MIN_KEY_BYTES: usize = 2048 / 8;
 
-    let pem = pem.trim();
-    rsa::PrivateKey::from_pkcs1_pem(pem)
-        .or_else(|_| rsa::PrivateKey::from_pkcs8_pem(pem))
-        .map(drop)
-        .map_err(|_| Error::InvalidPrivateKey {
+/// Parses the PKCS#1 key that `key` holds, as the signer does before every signature,
+/// which checks that the components fit together, and checks the key's size.
+fn check_rsa_key(key: &EncodingKey) -> Result<(), Error> {
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    use rsa::traits::PublicKeyParts as _;
+
+    let parsed =
+        rsa::PrivateKey::from_pkcs1_der(key.as_bytes()).map_err(|_| Error::InvalidPrivateKey {
             reason: "the RSA key's components are malformed or do not fit together".to_owned(),
-        })
+        })?;
+    if parsed.size() < MIN_KEY_BYTES {
+        return Err(Error::InvalidPrivateKey {
+            reason: format!(
+                "the RSA key has {} bits; GitHub App keys have at least 2048",
+                parsed.size() * 8
+            ),
+        });
+    }
+    Ok(())
 }
 
+/// Returns the PEM text of `value`, which is PEM itself or base64 of PEM.
 fn decode_pem(value: &str) -> Result<String, Error> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
