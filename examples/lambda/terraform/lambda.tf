@@ -16,6 +16,7 @@ locals {
   }
 
   github_app_environment = {
+    MYSHOES_TLS_ROOTS                       = var.tls_roots
     GITHUB_APP_ID                           = var.github_app_id
     GITHUB_PRIVATE_KEY_BASE64_SSM_PARAMETER = var.github_private_key_parameter
   }
@@ -53,6 +54,7 @@ resource "aws_lambda_function" "webhook" {
   environment {
     variables = {
       MYSHOES_CONFIG                  = local.myshoes_config
+      MYSHOES_TLS_ROOTS               = var.tls_roots
       GITHUB_APP_SECRET_SSM_PARAMETER = var.webhook_secret_parameter
       AWS_SQS_QUEUE_URL               = aws_sqs_queue.jobs.url
     }

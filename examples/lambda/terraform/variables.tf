@@ -30,6 +30,16 @@ variable "github_host" {
   default     = "https://github.com"
 }
 
+variable "tls_roots" {
+  description = "Root certificates of the functions' HTTPS clients: mozilla (compiled in) or platform (the system store)."
+  type        = string
+  default     = "mozilla"
+  validation {
+    condition     = contains(["mozilla", "platform"], var.tls_roots)
+    error_message = "tls_roots must be mozilla or platform."
+  }
+}
+
 variable "targets" {
   description = "Organizations (owner) and repositories (owner/repo) that get runners."
   type        = list(string)
