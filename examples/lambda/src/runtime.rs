@@ -3,7 +3,9 @@
 use std::sync::OnceLock;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_http_client::ConnectorBuilder;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
@@ -50,10 +52,22 @@ pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError>
             format!("the root certificates were refused ({error})"),
         )
     })?;
-    let client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https();
+    // The SDK's default client, but with this TLS context: rustls with aws-lc-rs, the
+    // connector settings and sleep of each SDK client, and the proxy from `HTTPS_PROXY`,
+    // `HTTP_PROXY` and `NO_PROXY`.
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings, components| {
+            let mut connector = ConnectorBuilder::default()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context.clone());
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        },
+    );
     Ok(aws_config::defaults(BehaviorVersion::latest())
         .http_client(CheckedOnce::new(client))
         .load()
