@@ -731,7 +731,7 @@ async fn github_errors_delete_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_sweeper_never_runs_two_passes_at_once() {
     let h = harness().await;
-    // A GitHub that answers slowly keeps the first pass inside its lock.
+    // A slow GitHub keeps the first pass inside its lock.
     let slow = Arc::new(SlowGitHub(h.github.clone()));
     h.runner("myshoes-14-1", 30 * MINUTE, Some(141)).await;
     h.github.add(141, "myshoes-14-1", "online", true);

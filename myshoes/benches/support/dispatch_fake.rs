@@ -18,7 +18,7 @@ use myshoes::secret::Secret;
 use myshoes::setup_script::{RunnerCredential, RunnerSource};
 use myshoes::stadium::MemoryStadium;
 
-/// Answers like GitHub without a network: every job is still queued, and every runner
+/// Stand-in for GitHub without a network: every job is still queued, and every runner
 /// gets a fresh JIT config.
 #[derive(Debug, Default)]
 pub(crate) struct FakeGitHub;

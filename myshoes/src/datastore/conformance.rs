@@ -1397,8 +1397,8 @@ pub async fn runner_set_github_id(store: &dyn Datastore, caps: &Capabilities) {
     );
 }
 
-/// A deferred job comes back after the delay; on backends that say so, with the same
-/// attempt as before the deferral.
+/// A deferred job comes back after the delay. Backends with `defer_keeps_attempt` return
+/// it with the same attempt as before the deferral.
 pub async fn job_defer_keeps_attempt(store: &dyn Datastore, caps: &Capabilities) {
     if !caps.jobs {
         return;
@@ -1504,8 +1504,8 @@ pub async fn job_dead_letter_removes_and_keeps(store: &dyn Datastore, caps: &Cap
 // ---------------------------------------------------------------------------------------
 // Slots
 
-/// Of many concurrent holders, exactly `capacity` get a slot; a holder re-acquires its
-/// own slot; a smaller capacity admits nobody new while the pool is over it.
+/// Of many concurrent holders, exactly `capacity` get a slot, and a holder re-acquires its
+/// own slot. A smaller capacity admits no new holder while the pool is over it.
 pub async fn slot_capacity_is_atomic(store: &dyn Datastore, caps: &Capabilities) {
     let pool = unique("pool");
     let lease = Duration::from_secs(60);

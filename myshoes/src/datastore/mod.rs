@@ -308,7 +308,7 @@ pub trait Datastore: fmt::Debug + fmt::Display + Send + Sync + 'static {
         lease: Duration,
     ) -> Result<()>;
 
-    /// Gives back the slot `holder` holds in `pool`.
+    /// Releases the slot of `holder` in `pool`.
     ///
     /// # Contract
     /// - Idempotent: releasing a slot that is not held, or that expired, succeeds.

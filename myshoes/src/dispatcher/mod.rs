@@ -358,9 +358,9 @@ impl Dispatcher {
         target: &Target,
         profile: &RunnerProfile,
     ) -> Result<(), StepFailure> {
-        // NOTE: the holder is the job id, so a second receive whose claim took over from a
+        // NOTE: the holder is the job id. A second receive whose claim took over from a
         // launch that outlived its lease renews the first launch's slot instead of taking
-        // another, and a failure of either launch gives that one slot back.
+        // another, so a failure of either launch gives that one slot back.
         let holder = job.id.to_string();
         let limits = [
             (profile.max_runners, profile_pool(&profile.name), "profile"),
@@ -589,7 +589,7 @@ impl Dispatcher {
 
     /// Returns the instance that a failed `add_instance` started anyway, found by runner
     /// name in the Stadium's listing. A timeout or a lost response may come after the start
-    /// happened; launching again would then start a second instance on a Stadium that does
+    /// happened. Launching again would then start a second instance on a Stadium that does
     /// not return the first one, and giving up would leave it running without a record.
     async fn started_despite(
         &self,

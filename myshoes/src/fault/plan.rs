@@ -1,4 +1,4 @@
-//! Which calls fail and how: [`FaultPlan`], [`FaultRule`] and [`Fault`].
+//! Fault plans for the decorators: [`FaultPlan`], [`FaultRule`] and [`Fault`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -171,7 +171,7 @@ impl fmt::Display for Op {
     }
 }
 
-/// One call as a [`FaultRule`] sees it.
+/// One call, as a [`FaultRule`] matches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallInfo {
     /// The method called.
@@ -353,7 +353,7 @@ impl InjectedCrash {
 
 /// Runs `call` under `fault`: passes it through when there is no fault, skips it for faults
 /// that replace the call, and runs it first for faults that follow it. `to_error` builds
-/// the error the caller sees.
+/// the error returned to the caller.
 pub(super) async fn apply<T, E>(
     op: Op,
     fault: Option<Fault>,

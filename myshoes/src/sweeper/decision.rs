@@ -1,4 +1,4 @@
-//! What the sweeper decided about each runner.
+//! The sweeper's decision about each runner.
 
 use std::fmt;
 
@@ -26,7 +26,7 @@ impl SweepAction {
     }
 }
 
-/// Why the sweeper kept or deleted a runner.
+/// Reason the sweeper kept or deleted a runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SweepReason {
@@ -35,7 +35,7 @@ pub enum SweepReason {
     /// GitHub reports the runner busy although its instance is gone; kept until GitHub
     /// stops reporting it busy or the maximum lifetime passes.
     BusyWithoutInstance,
-    /// A webhook said the runner started a job, and no `completed` followed.
+    /// An `in_progress` webhook named the runner, and no `completed` followed.
     ActiveJobEvidence,
     /// Within the boot grace: not registered yet, or offline while it starts.
     Booting,
@@ -119,7 +119,7 @@ impl fmt::Display for SweepReason {
     }
 }
 
-/// What the sweeper judges: a runner record with its instance, or an instance without a
+/// Subject of one judgement: a runner record with its instance, or an instance without a
 /// record.
 #[derive(Debug, Clone)]
 pub(super) struct Subject {

@@ -75,7 +75,7 @@ pub fn activity_lock(runner_name: &str) -> String {
     format!("runner-busy/{runner_name}")
 }
 
-/// Records what a webhook said about a runner: `in_progress` takes the runner's activity
+/// Records the runner activity a webhook reported: `in_progress` takes the runner's activity
 /// lock for `lease` (owned by the workflow job id), `completed` releases it. The sweeper
 /// keeps a runner whose activity lock is held.
 ///
@@ -661,7 +661,7 @@ impl Sweeper {
         })
     }
 
-    /// Deregisters, stops and forgets one runner. Turns the decision into a keep when the
+    /// Deregisters and stops one runner and deletes its record. Turns the decision into a keep when the
     /// runner turned busy during deregistration.
     async fn apply_delete(&self, decision: &mut SweepDecision) -> Result<(), String> {
         let subject = decision.subject.clone();

@@ -38,7 +38,8 @@ impl DecideConfig {
     }
 }
 
-/// What an `in_progress` or `completed` event says about one of this deployment's runners.
+/// Runner activity from an `in_progress` or `completed` event for one of this deployment's
+/// runners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunnerActivity {
     /// Name of the runner, which starts with the deployment's runner name prefix.
@@ -49,10 +50,10 @@ pub struct RunnerActivity {
     pub busy: bool,
 }
 
-/// Returns what a delivery says about one of this deployment's runners: evidence that it
-/// runs a job (`in_progress`) or finished one (`completed`). The sweeper keeps a runner
-/// with such evidence even when GitHub's runner list says idle. `None` for other events,
-/// other actions, and runners with another prefix.
+/// Returns the runner activity a delivery reports for one of this deployment's runners:
+/// evidence that it runs a job (`in_progress`) or finished one (`completed`). The sweeper
+/// keeps a runner with such evidence even when GitHub's runner list shows it idle. `None`
+/// for other events, other actions, and runners with another prefix.
 pub fn runner_activity(event: &Event<'_>, config: &DecideConfig) -> Option<RunnerActivity> {
     let Event::WorkflowJob(job) = event else {
         return None;

@@ -60,7 +60,7 @@ pub fn github_headers(event: &str, signature: &str, delivery: &str) -> Value {
     })
 }
 
-/// A Lambda Function URL event (payload format 2.0) with a base64-encoded body, as
+/// Builds a Lambda Function URL event (payload format 2.0) with a base64-encoded body, as
 /// Function URLs send bodies with a JSON content type.
 pub fn function_url_event(headers: Value, body: &[u8]) -> lambda_http::Request {
     let event = json!({
@@ -93,7 +93,7 @@ pub fn function_url_event(headers: Value, body: &[u8]) -> lambda_http::Request {
     lambda_http::request::from_str(&event.to_string()).expect("a valid Function URL event")
 }
 
-/// An API Gateway HTTP API event (payload format 2.0) with a plain-text body.
+/// Builds an API Gateway HTTP API event (payload format 2.0) with a plain-text body.
 pub fn http_api_event(headers: Value, body: &str) -> lambda_http::Request {
     let event = json!({
         "version": "2.0",
@@ -125,7 +125,7 @@ pub fn http_api_event(headers: Value, body: &str) -> lambda_http::Request {
     lambda_http::request::from_str(&event.to_string()).expect("a valid HTTP API event")
 }
 
-/// An API Gateway REST API event (payload format 1.0), headers as GitHub spells them.
+/// Builds an API Gateway REST API event (payload format 1.0), headers as GitHub spells them.
 pub fn rest_api_event(headers: Value, body: &str) -> lambda_http::Request {
     let multi: serde_json::Map<String, Value> = headers
         .as_object()
@@ -181,7 +181,7 @@ pub fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> (u1
     )
 }
 
-/// The deployment document for `octo-org` on `host` with one `linux-x64` profile.
+/// Returns the deployment document for `octo-org` on `host` with one `linux-x64` profile.
 pub fn deployment_json(host: &str) -> String {
     json!({
         "github_host": host,
