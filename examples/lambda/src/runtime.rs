@@ -2,7 +2,8 @@
 
 use std::sync::OnceLock;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_http_client::ConnectorBuilder;
@@ -34,17 +35,30 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Loads the AWS SDK configuration from the Lambda environment (region, role credentials,
-/// and `AWS_ENDPOINT_URL` when set), with the root certificates
-/// [`TLS_ROOTS_VAR`](config::TLS_ROOTS_VAR) names.
+/// Loads the AWS SDK configuration for the Lambda environment: the Region from
+/// [`REGION_VAR`](config::REGION_VAR), the role's credentials, `AWS_ENDPOINT_URL` when set,
+/// and the root certificates [`TLS_ROOTS_VAR`](config::TLS_ROOTS_VAR) names.
+///
+/// The Region is required rather than looked up along the SDK's provider chain, whose last
+/// step calls the instance metadata service. When `AWS_ACCESS_KEY_ID` is set, as the Lambda
+/// runtime always does, the credentials come straight from the environment, the first step
+/// of that chain; otherwise the SDK's whole chain runs.
 ///
 /// # Errors
 ///
-/// A [`ConfigError`] when that variable is neither `mozilla` nor `platform`.
+/// A [`ConfigError`] when the Region is not set, or when the roots variable is neither
+/// `mozilla` nor `platform`.
 pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError> {
+    let region = config::required(
+        env,
+        config::REGION_VAR,
+        "the Lambda runtime sets it; when running a function elsewhere, set it to the Region of the queue and the cluster, e.g. us-east-1",
+    )?;
     let mut context = TlsContext::builder();
     if config::tls_roots(env)? == TlsRoots::Mozilla {
-        context = context.with_trust_store(TrustStore::empty().with_pem_certificate(mozilla_pem()));
+        let roots = aws_roots(env, &region);
+        tracing::debug!(region = %region, roots = ?roots, "root certificates of the AWS clients");
+        context = context.with_trust_store(TrustStore::empty().with_pem_certificate(roots.pem()));
     }
     let context = context.build().map_err(|error| {
         ConfigError::invalid(
@@ -68,26 +82,104 @@ pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError>
             connector.build()
         },
     );
-    Ok(aws_config::defaults(BehaviorVersion::latest())
-        .http_client(CheckedOnce::new(client))
-        .load()
-        .await)
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .http_client(CheckedOnce::new(client));
+    if env.var(ACCESS_KEY_VAR).is_some() {
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    Ok(loader.load().await)
 }
 
-/// Returns Mozilla's roots, compiled in, as PEM: the SDK takes custom roots only in that
-/// form.
-fn mozilla_pem() -> String {
-    let mut pem = String::with_capacity(256 * 1024);
-    for certificate in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(certificate.as_ref());
-        pem.push_str("-----BEGIN CERTIFICATE-----\n");
-        for line in encoded.as_bytes().chunks(64) {
-            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
+/// Variable holding the access key id of the function's role.
+const ACCESS_KEY_VAR: &str = "AWS_ACCESS_KEY_ID";
+
+/// Variables that point the AWS clients this app builds at another endpoint.
+const ENDPOINT_VARS: [&str; 6] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_ECS",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_STS",
+];
+
+/// Choice of compiled-in roots for the AWS clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AwsRoots {
+    /// The roots of Amazon Trust Services, which issues the certificates of AWS endpoints
+    /// in the standard partition.
+    Amazon,
+    /// Every root of Mozilla's list.
+    All,
+}
+
+/// Subject names of the roots Amazon Trust Services recommends for custom trust stores:
+/// Amazon Root CA 1 to 4, and the older Starfield root that cross-signs them.
+const AMAZON_ROOT_NAMES: [&[u8]; 2] = [
+    b"Amazon Root CA ",
+    b"Starfield Services Root Certificate Authority - G2",
+];
+
+/// Picks the roots for the AWS clients. Amazon's roots suffice in the standard `aws`
+/// partition, when no endpoint variable names an HTTPS URL. Other partitions (China,
+/// GovCloud, the European Sovereign Cloud) and HTTPS endpoints of one's own get the whole
+/// list.
+fn aws_roots(env: &dyn Environment, region: &str) -> AwsRoots {
+    let https_endpoint = ENDPOINT_VARS.iter().any(|name| {
+        env.var(name).is_some_and(|url| {
+            url.trim()
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        })
+    });
+    if standard_partition(region) && !https_endpoint {
+        AwsRoots::Amazon
+    } else {
+        AwsRoots::All
     }
-    pem
+}
+
+/// Checks that `region` has the shape of a Region of the standard `aws` partition, such as
+/// `us-east-1` or `ap-southeast-2`: one of its area prefixes, a word, and a number.
+/// `us-gov-west-1`, `cn-north-1` and `eusc-de-east-1` do not.
+fn standard_partition(region: &str) -> bool {
+    const AREAS: [&str; 9] = ["us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx"];
+    let mut parts = region.split('-');
+    let (Some(area), Some(word), Some(number), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    AREAS.contains(&area)
+        && !word.is_empty()
+        && word.bytes().all(|byte| byte.is_ascii_alphanumeric())
+        && !number.is_empty()
+        && number.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+impl AwsRoots {
+    /// Returns the chosen roots as PEM: the SDK takes custom roots only in that form.
+    fn pem(self) -> String {
+        let finders = AMAZON_ROOT_NAMES.map(memchr::memmem::Finder::new);
+        let mut pem = String::new();
+        for certificate in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+            let der = certificate.as_ref();
+            // Roots are self-signed, so the issuer name near the start is the subject.
+            let head = &der[..der.len().min(512)];
+            if self == AwsRoots::Amazon && !finders.iter().any(|name| name.find(head).is_some()) {
+                continue;
+            }
+            let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+            pem.push_str("-----BEGIN CERTIFICATE-----\n");
+            for line in encoded.as_bytes().chunks(64) {
+                pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+                pem.push('\n');
+            }
+            pem.push_str("-----END CERTIFICATE-----\n");
+        }
+        pem
+    }
 }
 
 /// The SDK's HTTPS client with its construction-time check run once per process.
@@ -148,6 +240,7 @@ impl HttpClient for CheckedOnce {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -190,27 +283,126 @@ mod tests {
         assert_eq!(count.load(Ordering::SeqCst), 1);
     }
 
-    #[test]
-    fn mozilla_pem_holds_every_root() {
+    /// Decodes `pem` the way the SDK does, which panics on a block it cannot add, and
+    /// returns the trust anchors' subjects.
+    fn anchors(pem: &str) -> Vec<Vec<u8>> {
         use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::CertificateDer;
 
-        // The SDK reads custom roots this way and panics on a block it cannot add.
-        let pem = mozilla_pem();
         let certificates = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .expect("every block decodes");
-        assert_eq!(
-            certificates.len(),
-            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
-        );
-        assert!(certificates.len() > 100, "{}", certificates.len());
         let mut roots = rustls::RootCertStore::empty();
         for certificate in certificates {
             roots
                 .add(certificate)
                 .expect("every root is a valid trust anchor");
         }
-        assert_eq!(roots.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        roots
+            .roots
+            .iter()
+            .map(|anchor| anchor.subject.as_ref().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn all_roots_pem_holds_every_root() {
+        let subjects = anchors(&AwsRoots::All.pem());
+        assert_eq!(
+            subjects.len(),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
+        );
+        assert!(subjects.len() > 100, "{}", subjects.len());
+    }
+
+    #[test]
+    fn amazon_roots_are_five_ats_roots() {
+        let subjects = anchors(&AwsRoots::Amazon.pem());
+        let names: Vec<String> = subjects
+            .iter()
+            .map(|subject| {
+                let text = String::from_utf8_lossy(subject);
+                [
+                    "Amazon Root CA 1",
+                    "Amazon Root CA 2",
+                    "Amazon Root CA 3",
+                    "Amazon Root CA 4",
+                    "Starfield Services Root Certificate Authority - G2",
+                ]
+                .into_iter()
+                .find(|name| text.contains(name))
+                .unwrap_or("another root")
+                .to_owned()
+            })
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [
+                "Amazon Root CA 1",
+                "Amazon Root CA 2",
+                "Amazon Root CA 3",
+                "Amazon Root CA 4",
+                "Starfield Services Root Certificate Authority - G2"
+            ],
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn only_standard_partition_regions_match() {
+        for region in [
+            "us-east-1",
+            "eu-central-2",
+            "ap-southeast-7",
+            "il-central-1",
+            "mx-central-1",
+            "ca-west-1",
+        ] {
+            assert!(standard_partition(region), "{region}");
+        }
+        for region in [
+            "cn-north-1",
+            "cn-northwest-1",
+            "us-gov-west-1",
+            "us-iso-east-1",
+            "us-isob-east-1",
+            "eusc-de-east-1",
+            "us-east",
+            "us--1",
+            "us-east-",
+            "",
+            "local",
+        ] {
+            assert!(!standard_partition(region), "{region}");
+        }
+    }
+
+    #[test]
+    fn https_endpoints_and_other_partitions_get_every_root() {
+        let env = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect()
+        };
+        assert_eq!(aws_roots(&env(&[]), "us-east-1"), AwsRoots::Amazon);
+        assert_eq!(aws_roots(&env(&[]), "cn-north-1"), AwsRoots::All);
+        assert_eq!(aws_roots(&env(&[]), "us-gov-east-1"), AwsRoots::All);
+        // Plain HTTP carries no certificate, so the roots do not matter there.
+        let http = env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]);
+        assert_eq!(aws_roots(&http, "us-east-1"), AwsRoots::Amazon);
+        for name in ENDPOINT_VARS {
+            let https = env(&[(name, " HTTPS://sqs.example.internal")]);
+            assert_eq!(aws_roots(&https, "us-east-1"), AwsRoots::All, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_region_is_named() {
+        let env: HashMap<String, String> = HashMap::new();
+        let error = aws_config(&env).await.expect_err("no Region").to_string();
+        assert!(error.starts_with("AWS_REGION is not set"), "{error}");
     }
 }

@@ -586,12 +586,11 @@ async fn sdk_client_with_mozilla_roots_reaches_moto() {
     let Some(endpoint) = moto_endpoint() else {
         return;
     };
-    // The default: the SDK's HTTPS client gets the compiled-in roots in PEM form. Building
-    // the SQS client parses every one of them, and a certificate the SDK cannot parse would
-    // panic there. The region, credentials and moto's endpoint come from the process
-    // environment.
+    // The default: the SDK's HTTPS client gets compiled-in roots in PEM form, here Amazon's
+    // for a standard Region, and building the SQS client parses them. The credentials and
+    // moto's endpoint come from the process environment.
     assert!(!endpoint.is_empty());
-    let env = env_of(&[]);
+    let env = env_of(&[(myshoes_lambda::config::REGION_VAR, "us-east-1")]);
     let aws = myshoes_lambda::runtime::aws_config(&env)
         .await
         .expect("the default roots are accepted");
@@ -601,7 +600,10 @@ async fn sdk_client_with_mozilla_roots_reaches_moto() {
         .await
         .expect("ListQueues through the SDK client with Mozilla's roots");
 
-    let env = env_of(&[(myshoes_lambda::config::TLS_ROOTS_VAR, "system")]);
+    let env = env_of(&[
+        (myshoes_lambda::config::REGION_VAR, "us-east-1"),
+        (myshoes_lambda::config::TLS_ROOTS_VAR, "system"),
+    ]);
     let error = myshoes_lambda::runtime::aws_config(&env)
         .await
         .expect_err("an unknown value is refused")
