@@ -174,15 +174,21 @@ def main():
         "sweeper": os.path.join(target, "sweeper"),
     }
 
-    results = {}
-    for name, binary in binaries.items():
-        times, cpu, rss = [], [], []
-        posted = None
-        for _ in range(runs):
+    # Round-robin over the binaries, so a change in the machine's speed during the run
+    # touches every binary alike.
+    samples = {name: ([], [], [], None) for name in binaries}
+    for _ in range(runs):
+        for name, binary in binaries.items():
             init_ms, cpu_ms, rss_mib, posted = run_once(binary, name, port)
+            times, cpu, rss, _ = samples[name]
             times.append(init_ms)
             cpu.append(cpu_ms)
             rss.append(rss_mib)
+            samples[name] = (times, cpu, rss, posted)
+
+    results = {}
+    for name, binary in binaries.items():
+        times, cpu, rss, posted = samples[name]
         times.sort()
         results[name] = {
             "init_median_ms": statistics.median(times),

@@ -54,8 +54,9 @@ pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError>
         config::REGION_VAR,
         "the Lambda runtime sets it; when running a function elsewhere, set it to the Region of the queue and the cluster, e.g. us-east-1",
     )?;
+    let platform_roots = config::tls_roots(env)? == TlsRoots::Platform;
     let mut context = TlsContext::builder();
-    if config::tls_roots(env)? == TlsRoots::Mozilla {
+    if !platform_roots {
         let roots = aws_roots(env, &region);
         tracing::debug!(region = %region, roots = ?roots, "root certificates of the AWS clients");
         context = context.with_trust_store(TrustStore::empty().with_pem_certificate(roots.pem()));
@@ -84,7 +85,7 @@ pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError>
     );
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region))
-        .http_client(CheckedOnce::new(client));
+        .http_client(CheckedOnce::new(client, platform_roots));
     if env.var(ACCESS_KEY_VAR).is_some() {
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
     }
@@ -182,12 +183,14 @@ impl AwsRoots {
     }
 }
 
-/// The SDK's HTTPS client with its construction-time check run once per process.
+/// The SDK's HTTPS client with its construction-time check run at most once per process.
 ///
-/// Every SDK client built from one configuration runs that check, and the check of the
-/// hyper-based client builds a connector and drops it, which parses the trust store
-/// again. The check has the same result each time, so clients after the first skip
-/// it. Connectors for requests are built and cached by the wrapped client as before.
+/// Every SDK client built from one configuration runs that check. The check of the
+/// hyper-based client builds a connector and drops it. With the system store, that loads
+/// the store into the SDK's process-wide cache, so the first client runs the check and
+/// later ones skip it. With compiled-in roots nothing of it is kept, so no client runs
+/// it. Either way, connectors for requests are built on first use and cached by the
+/// wrapped client.
 #[derive(Debug)]
 struct CheckedOnce {
     inner: SharedHttpClient,
@@ -195,11 +198,13 @@ struct CheckedOnce {
 }
 
 impl CheckedOnce {
-    fn new(inner: SharedHttpClient) -> Self {
-        Self {
-            inner,
-            checked: OnceLock::new(),
+    /// Wraps `inner`; `check` runs its check for the first client.
+    fn new(inner: SharedHttpClient, check: bool) -> Self {
+        let checked = OnceLock::new();
+        if !check {
+            let _ = checked.set(());
         }
+        Self { inner, checked }
     }
 }
 
@@ -272,15 +277,19 @@ mod tests {
     #[test]
     fn construction_check_runs_once() {
         let count = Arc::new(AtomicUsize::new(0));
-        let client = CheckedOnce::new(SharedHttpClient::new(CountingClient(count.clone())));
         let components = RuntimeComponentsBuilder::new("test");
         let cfg = ConfigBag::base();
-        for _ in 0..3 {
-            client
-                .validate_base_client_config(&components, &cfg)
-                .unwrap();
+        for (check, expected) in [(true, 1), (false, 0)] {
+            count.store(0, Ordering::SeqCst);
+            let client =
+                CheckedOnce::new(SharedHttpClient::new(CountingClient(count.clone())), check);
+            for _ in 0..3 {
+                client
+                    .validate_base_client_config(&components, &cfg)
+                    .unwrap();
+            }
+            assert_eq!(count.load(Ordering::SeqCst), expected, "check: {check}");
         }
-        assert_eq!(count.load(Ordering::SeqCst), 1);
     }
 
     /// Decodes `pem` the way the SDK does, which panics on a block it cannot add, and
