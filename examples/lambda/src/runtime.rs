@@ -40,9 +40,9 @@ pub fn init_tracing() {
 /// and the root certificates [`TLS_ROOTS_VAR`](config::TLS_ROOTS_VAR) names.
 ///
 /// The Region is required rather than looked up along the SDK's provider chain, whose last
-/// step calls the instance metadata service. When `AWS_ACCESS_KEY_ID` is set, as the Lambda
-/// runtime always does, the credentials come straight from the environment, the first step
-/// of that chain; otherwise the SDK's whole chain runs.
+/// step calls the instance metadata service. The Lambda runtime always sets
+/// `AWS_ACCESS_KEY_ID`. When it is set, the credentials come straight from the environment,
+/// which is the first step of the SDK's chain; otherwise the whole chain runs.
 ///
 /// # Errors
 ///
