@@ -57,8 +57,8 @@ pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError>
     let platform_roots = config::tls_roots(env)? == TlsRoots::Platform;
     let mut context = TlsContext::builder();
     if !platform_roots {
-        let roots = aws_roots(env, &region);
-        tracing::debug!(region = %region, roots = ?roots, "root certificates of the AWS clients");
+        let (roots, reason) = aws_roots(env, &region);
+        tracing::debug!(region = %region, roots = ?roots, reason, "root certificates of the AWS clients");
         context = context.with_trust_store(TrustStore::empty().with_pem_certificate(roots.pem()));
     }
     let context = context.build().map_err(|error| {
@@ -95,15 +95,28 @@ pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError>
 /// Variable holding the access key id of the function's role.
 const ACCESS_KEY_VAR: &str = "AWS_ACCESS_KEY_ID";
 
-/// Variables that point the AWS clients this app builds at another endpoint.
-const ENDPOINT_VARS: [&str; 6] = [
+/// Variables whose `https://` value makes the AWS clients check a certificate from an
+/// issuer of its own: endpoints of the services this app calls, HTTPS proxies, and the
+/// container credentials endpoint.
+const HTTPS_URL_VARS: [&str; 11] = [
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_ECS",
     "AWS_ENDPOINT_URL_SSM",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
     "AWS_ENDPOINT_URL_STS",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 ];
+
+/// Settings that send AWS calls to other endpoint names: FIPS and dual-stack endpoints.
+const ENDPOINT_FLAG_VARS: [&str; 2] = ["AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"];
+
+/// Variables that select an AWS config file profile, which may set endpoints of its own.
+const PROFILE_VARS: [&str; 2] = ["AWS_PROFILE", "AWS_CONFIG_FILE"];
 
 /// Choice of compiled-in roots for the AWS clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,22 +135,50 @@ const AMAZON_ROOT_NAMES: [&[u8]; 2] = [
     b"Starfield Services Root Certificate Authority - G2",
 ];
 
-/// Picks the roots for the AWS clients. Amazon's roots suffice in the standard `aws`
-/// partition, when no endpoint variable names an HTTPS URL. Other partitions (China,
-/// GovCloud, the European Sovereign Cloud) and HTTPS endpoints of one's own get the whole
-/// list.
-fn aws_roots(env: &dyn Environment, region: &str) -> AwsRoots {
-    let https_endpoint = ENDPOINT_VARS.iter().any(|name| {
+/// Picks the roots for the AWS clients, and the reason for the log.
+///
+/// Amazon's roots suffice for the standard `aws` partition's regular endpoints, which is
+/// what a Lambda function reaches unless configured otherwise. Everything else gets the
+/// whole list: other partitions (China, GovCloud, the European Sovereign Cloud and the
+/// rest), `https://` endpoints, proxies or credential URLs, FIPS and dual-stack endpoints,
+/// and AWS config file profiles, which may set endpoints.
+fn aws_roots(env: &dyn Environment, region: &str) -> (AwsRoots, &'static str) {
+    let is_https = |name: &&str| {
         env.var(name).is_some_and(|url| {
             url.trim()
                 .get(..8)
                 .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
         })
-    });
-    if standard_partition(region) && !https_endpoint {
-        AwsRoots::Amazon
+    };
+    let is_true = |name: &&str| {
+        env.var(name)
+            .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+    };
+    let config_file = env
+        .var("HOME")
+        .is_some_and(|home| std::path::Path::new(&home).join(".aws/config").exists());
+    if !standard_partition(region) {
+        (
+            AwsRoots::All,
+            "the Region is outside the standard partition",
+        )
+    } else if HTTPS_URL_VARS.iter().any(is_https) {
+        (
+            AwsRoots::All,
+            "an endpoint, proxy or credentials URL uses https",
+        )
+    } else if ENDPOINT_FLAG_VARS.iter().any(is_true) {
+        (AwsRoots::All, "FIPS or dual-stack endpoints are selected")
+    } else if PROFILE_VARS.iter().any(|name| env.var(name).is_some()) || config_file {
+        (
+            AwsRoots::All,
+            "an AWS config file profile may set endpoints",
+        )
     } else {
-        AwsRoots::All
+        (
+            AwsRoots::Amazon,
+            "standard partition with its regular endpoints",
+        )
     }
 }
 
@@ -388,24 +429,62 @@ mod tests {
         }
     }
 
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
     #[test]
-    fn https_endpoints_and_other_partitions_get_every_root() {
-        let env = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect()
-        };
-        assert_eq!(aws_roots(&env(&[]), "us-east-1"), AwsRoots::Amazon);
-        assert_eq!(aws_roots(&env(&[]), "cn-north-1"), AwsRoots::All);
-        assert_eq!(aws_roots(&env(&[]), "us-gov-east-1"), AwsRoots::All);
+    fn standard_region_gets_amazon_roots() {
+        assert_eq!(aws_roots(&env(&[]), "us-east-1").0, AwsRoots::Amazon);
         // Plain HTTP carries no certificate, so the roots do not matter there.
-        let http = env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]);
-        assert_eq!(aws_roots(&http, "us-east-1"), AwsRoots::Amazon);
-        for name in ENDPOINT_VARS {
-            let https = env(&[(name, " HTTPS://sqs.example.internal")]);
-            assert_eq!(aws_roots(&https, "us-east-1"), AwsRoots::All, "{name}");
+        let http = env(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("HTTPS_PROXY", "http://proxy.internal:3128"),
+            ("AWS_USE_FIPS_ENDPOINT", "false"),
+        ]);
+        assert_eq!(aws_roots(&http, "us-east-1").0, AwsRoots::Amazon);
+    }
+
+    #[test]
+    fn other_partitions_get_every_root() {
+        for region in ["cn-north-1", "us-gov-east-1", "eusc-de-east-1"] {
+            assert_eq!(aws_roots(&env(&[]), region).0, AwsRoots::All, "{region}");
         }
+    }
+
+    #[test]
+    fn https_urls_get_every_root() {
+        for name in HTTPS_URL_VARS {
+            let https = env(&[(name, " HTTPS://sqs.example.internal")]);
+            assert_eq!(aws_roots(&https, "us-east-1").0, AwsRoots::All, "{name}");
+        }
+    }
+
+    #[test]
+    fn fips_dual_stack_and_profiles_get_every_root() {
+        for (name, value) in [
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+            ("AWS_USE_DUALSTACK_ENDPOINT", "TRUE"),
+            ("AWS_PROFILE", "dev"),
+            ("AWS_CONFIG_FILE", "/etc/aws/config"),
+        ] {
+            let settings = env(&[(name, value)]);
+            assert_eq!(aws_roots(&settings, "us-east-1").0, AwsRoots::All, "{name}");
+        }
+    }
+
+    #[test]
+    fn config_file_in_home_gets_every_root() {
+        let home = std::env::temp_dir().join(format!("myshoes-roots-{}", std::process::id()));
+        std::fs::create_dir_all(home.join(".aws")).unwrap();
+        let settings = env(&[("HOME", home.to_str().unwrap())]);
+        assert_eq!(aws_roots(&settings, "us-east-1").0, AwsRoots::Amazon);
+        std::fs::write(home.join(".aws/config"), "[default]\n").unwrap();
+        assert_eq!(aws_roots(&settings, "us-east-1").0, AwsRoots::All);
+        std::fs::remove_dir_all(&home).unwrap();
     }
 
     #[tokio::test]

@@ -31,7 +31,7 @@ variable "github_host" {
 }
 
 variable "tls_roots" {
-  description = "Root certificates of the functions' HTTPS clients: mozilla (compiled in) or platform (the system store)."
+  description = "Root certificates of the functions' HTTPS clients: mozilla (compiled in from Mozilla's list; the AWS clients get its five Amazon roots in the standard partition, see the README) or platform (the system store)."
   type        = string
   default     = "mozilla"
   validation {

@@ -581,24 +581,29 @@ async fn sweeper_stops_unregistered_runner_task() {
 }
 
 #[tokio::test]
-async fn sdk_client_with_mozilla_roots_reaches_moto() {
+async fn sdk_client_with_compiled_roots_reaches_moto() {
     captured_logs();
     let Some(endpoint) = moto_endpoint() else {
         return;
     };
     // The default: the SDK's HTTPS client gets compiled-in roots in PEM form, here Amazon's
-    // for a standard Region, and building the SQS client parses them. The credentials and
-    // moto's endpoint come from the process environment.
+    // for a standard Region, and the first request parses them. moto's endpoint and the
+    // credentials' values come from the process environment. With AWS_ACCESS_KEY_ID in the
+    // settings the credentials are read from the environment directly; without it, the
+    // SDK's whole chain finds them there.
     assert!(!endpoint.is_empty());
-    let env = env_of(&[(myshoes_lambda::config::REGION_VAR, "us-east-1")]);
-    let aws = myshoes_lambda::runtime::aws_config(&env)
-        .await
-        .expect("the default roots are accepted");
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    sqs.list_queues()
-        .send()
-        .await
-        .expect("ListQueues through the SDK client with Mozilla's roots");
+    let region = (myshoes_lambda::config::REGION_VAR, "us-east-1");
+    for settings in [vec![region, ("AWS_ACCESS_KEY_ID", "test")], vec![region]] {
+        let env = env_of(&settings);
+        let aws = myshoes_lambda::runtime::aws_config(&env)
+            .await
+            .expect("the default roots are accepted");
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        sqs.list_queues()
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("ListQueues with {settings:?}: {error:?}"));
+    }
 
     let env = env_of(&[
         (myshoes_lambda::config::REGION_VAR, "us-east-1"),
