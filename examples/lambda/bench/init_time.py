@@ -174,8 +174,8 @@ def main():
         "sweeper": os.path.join(target, "sweeper"),
     }
 
-    # Round-robin over the binaries, so a change in the machine's speed during the run
-    # touches every binary alike.
+    # Runs the binaries round-robin, so a change in the machine's speed during the run
+    # affects every binary alike.
     samples = {name: ([], [], [], None) for name in binaries}
     for _ in range(runs):
         for name, binary in binaries.items():

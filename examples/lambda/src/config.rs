@@ -55,7 +55,7 @@ pub const BOOT_GRACE_VAR: &str = "SWEEPER_BOOT_GRACE_SECONDS";
 pub const MIN_IDLE_VAR: &str = "SWEEPER_MIN_IDLE_SECONDS";
 /// Sweeper: seconds after which any runner task is stopped.
 pub const MAX_LIFETIME_VAR: &str = "SWEEPER_MAX_LIFETIME_SECONDS";
-/// Region of the queue, the cluster and the function; the Lambda runtime sets it.
+/// Region of the queue, the cluster and the function, set by the Lambda runtime.
 pub const REGION_VAR: &str = "AWS_REGION";
 /// Root certificates of the HTTPS clients: `mozilla` (compiled in, the default) or
 /// `platform` (the operating system's store).

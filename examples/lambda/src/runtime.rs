@@ -52,7 +52,7 @@ pub async fn aws_config(env: &dyn Environment) -> Result<SdkConfig, ConfigError>
     let region = config::required(
         env,
         config::REGION_VAR,
-        "the Lambda runtime sets it; when running a function elsewhere, set it to the Region of the queue and the cluster, e.g. us-east-1",
+        "set it to the Region of the queue and the cluster, e.g. us-east-1 (the Lambda runtime sets it)",
     )?;
     let platform_roots = config::tls_roots(env)? == TlsRoots::Platform;
     let mut context = TlsContext::builder();
@@ -154,9 +154,12 @@ fn aws_roots(env: &dyn Environment, region: &str) -> (AwsRoots, &'static str) {
         env.var(name)
             .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
     };
-    let config_file = env
-        .var("HOME")
-        .is_some_and(|home| std::path::Path::new(&home).join(".aws/config").exists());
+    let has_profile = || {
+        PROFILE_VARS.iter().any(|name| env.var(name).is_some())
+            || env
+                .var("HOME")
+                .is_some_and(|home| std::path::Path::new(&home).join(".aws/config").exists())
+    };
     if !standard_partition(region) {
         (
             AwsRoots::All,
@@ -169,7 +172,7 @@ fn aws_roots(env: &dyn Environment, region: &str) -> (AwsRoots, &'static str) {
         )
     } else if ENDPOINT_FLAG_VARS.iter().any(is_true) {
         (AwsRoots::All, "FIPS or dual-stack endpoints are selected")
-    } else if PROFILE_VARS.iter().any(|name| env.var(name).is_some()) || config_file {
+    } else if has_profile() {
         (
             AwsRoots::All,
             "an AWS config file profile may set endpoints",
@@ -207,7 +210,8 @@ impl AwsRoots {
         let mut pem = String::new();
         for certificate in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
             let der = certificate.as_ref();
-            // Roots are self-signed, so the issuer name near the start is the subject.
+            // The issuer name sits near the start, and a root is self-signed, so that name is
+            // also its subject.
             let head = &der[..der.len().min(512)];
             if self == AwsRoots::Amazon && !finders.iter().any(|name| name.find(head).is_some()) {
                 continue;
@@ -224,7 +228,7 @@ impl AwsRoots {
     }
 }
 
-/// The SDK's HTTPS client with its construction-time check run at most once per process.
+/// The SDK's HTTPS client, with its construction-time check run at most once per process.
 ///
 /// Every SDK client built from one configuration runs that check. The check of the
 /// hyper-based client builds a connector and drops it. With the system store, that loads
@@ -239,7 +243,7 @@ struct CheckedOnce {
 }
 
 impl CheckedOnce {
-    /// Wraps `inner`; `check` runs its check for the first client.
+    /// Wraps `inner`. With `check`, the first client runs the check of `inner`.
     fn new(inner: SharedHttpClient, check: bool) -> Self {
         let checked = OnceLock::new();
         if !check {

@@ -586,11 +586,9 @@ async fn sdk_client_with_compiled_roots_reaches_moto() {
     let Some(endpoint) = moto_endpoint() else {
         return;
     };
-    // The default: the SDK's HTTPS client gets compiled-in roots in PEM form, here Amazon's
-    // for a standard Region, and the first request parses them. moto's endpoint and the
-    // credentials' values come from the process environment. With AWS_ACCESS_KEY_ID in the
-    // settings the credentials are read from the environment directly; without it, the
-    // SDK's whole chain finds them there.
+    // The default roots: Amazon's for a standard Region, parsed at the first request.
+    // moto's endpoint and the credentials come from the process environment, read directly
+    // with AWS_ACCESS_KEY_ID in the settings and through the SDK's whole chain without it.
     assert!(!endpoint.is_empty());
     let region = (myshoes_lambda::config::REGION_VAR, "us-east-1");
     for settings in [vec![region, ("AWS_ACCESS_KEY_ID", "test")], vec![region]] {
@@ -599,10 +597,9 @@ async fn sdk_client_with_compiled_roots_reaches_moto() {
             .await
             .expect("the default roots are accepted");
         let sqs = aws_sdk_sqs::Client::new(&aws);
-        sqs.list_queues()
-            .send()
-            .await
-            .unwrap_or_else(|error| panic!("ListQueues with {settings:?}: {error:?}"));
+        sqs.list_queues().send().await.unwrap_or_else(|error| {
+            panic!("ListQueues failed with settings {settings:?}: {error:?}")
+        });
     }
 
     let env = env_of(&[
